@@ -1,0 +1,36 @@
+# Two commands: `make demo` runs the whole platform on a laptop, `make test` runs the test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+# Tests talk to real services; override these to point elsewhere (or run `make test-sqlite`).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install demo test test-sqlite lint bench-train bench-al clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: install
+	VERDICT_MODE=demo $(PY) manage.py migrate --noinput
+	VERDICT_MODE=demo $(PY) manage.py load_demo
+	VERDICT_MODE=demo $(PY) manage.py run_demo
+
+test: install
+	VERDICT_MODE=test DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+test-sqlite: install
+	VERDICT_MODE=test DATABASE_URL= REDIS_URL= $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,124 @@
+"""Handing out ranking tasks as expiring leases.
+
+The next task for a rater is the highest-priority open task of the project that the rater has not
+submitted or skipped and that still has a free slot (submitted + live leases < overlap).
+
+On PostgreSQL, candidate task rows are locked with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent
+raters never count the same free slot twice, and the unique (task, rater) constraint makes a second
+lease for the same rater impossible. SQLite has no row locks; there a process-wide lock serialises
+assignment (the zero-setup demo runs one web process).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from annotation.models import Assignment, Project, RankingTask
+
+# Few rows per round: a locked row is invisible to other raters until this transaction ends.
+CANDIDATES_PER_ROUND = 5
+_sqlite_lock = threading.Lock()
+
+
+def _slots_taken(task: RankingTask, now) -> int:
+    return task.assignments.filter(
+        Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now)
+    ).count()
+
+
+def current_lease(project: Project, rater) -> Assignment | None:
+    """The rater's live lease in this project, if any (a rater holds one task at a time)."""
+    return (
+        Assignment.objects.filter(
+            task__project=project, rater=rater, status=Assignment.LEASED, expires_at__gt=timezone.now()
+        )
+        .select_related("task")
+        .order_by("leased_at")
+        .first()
+    )
+
+
+def _shuffled_display_order(task: RankingTask) -> list[int]:
+    ids = list(task.completions.order_by("id").values_list("id", flat=True))
+    random.SystemRandom().shuffle(ids)
+    return ids
+
+
+def _lease(task: RankingTask, rater, now) -> Assignment:
+    expires = now + timedelta(minutes=task.project.lease_minutes)
+    order = _shuffled_display_order(task)
+    # A lapsed lease of this rater on this task is renewed in place (unique (task, rater)).
+    updated = Assignment.objects.filter(task=task, rater=rater, status=Assignment.LEASED).update(
+        leased_at=now, expires_at=expires, display_order=order
+    )
+    if updated:
+        return Assignment.objects.get(task=task, rater=rater)
+    return Assignment.objects.create(task=task, rater=rater, leased_at=now, expires_at=expires, display_order=order)
+
+
+def _try_assign(project: Project, rater) -> Assignment | None:
+    now = timezone.now()
+    done_by_rater = Assignment.objects.filter(task=OuterRef("pk"), rater=rater).filter(
+        Q(status__in=[Assignment.SUBMITTED, Assignment.SKIPPED]) | Q(status=Assignment.LEASED, expires_at__gt=now)
+    )
+    queue = (
+        RankingTask.objects.filter(project=project, status=RankingTask.OPEN)
+        .filter(~Exists(done_by_rater))
+        .order_by("-priority", "id")
+    )
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    offset = 0
+    while True:
+        with transaction.atomic():
+            if skip_locked:
+                batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:CANDIDATES_PER_ROUND])
+                if not batch:
+                    # Every candidate is locked by another rater right now: wait for the first one
+                    # rather than report an empty queue; its slot count is re-read once we hold it.
+                    batch = list(queue.select_for_update(of=("self",))[:1])
+            else:
+                batch = list(queue[offset : offset + CANDIDATES_PER_ROUND])
+            if not batch:
+                return None
+            for task in batch:
+                if _slots_taken(task, now) < project.overlap:
+                    return _lease(task, rater, now)
+        # Every locked candidate was full of live leases; look further down the queue.
+        offset += CANDIDATES_PER_ROUND
+        if skip_locked:
+            queue = queue.exclude(pk__in=[t.pk for t in batch])
+
+
+def next_assignment(project: Project, rater) -> Assignment | None:
+    """Return the rater's live lease, or lease the next task; None when nothing is left for them."""
+    existing = current_lease(project, rater)
+    if existing:
+        return existing
+    for _attempt in range(3):
+        try:
+            if connection.vendor == "sqlite":
+                with _sqlite_lock:
+                    return _try_assign(project, rater)
+            return _try_assign(project, rater)
+        except IntegrityError:
+            # The same rater asked twice at once; the other request won. Return its lease.
+            existing = current_lease(project, rater)
+            if existing:
+                return existing
+    return None
+
+
+def release(assignment: Assignment, reason: str = "") -> None:
+    """Skip: the rater gives the slot back and will not be offered this task again."""
+    with transaction.atomic():
+        a = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if a.status == Assignment.LEASED:
+            a.status = Assignment.SKIPPED
+            a.skip_reason = reason[:200]
+            a.save(update_fields=["status", "skip_reason"])

@@ -1,0 +1,172 @@
+"""The annotation data model: projects, prompts, completions, ranking tasks, leases and rankings.
+
+A ranking's `order` is a list of tie groups, best first, each a list of completion ids:
+``[[12], [10, 13], [11]]`` means 12 ≻ 10 = 13 ≻ 11.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+DEFAULT_CRITERIA = ["helpful", "harmless", "honest"]
+
+
+def default_criteria() -> list[str]:
+    return list(DEFAULT_CRITERIA)
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to raters beside every task.")
+    k = models.PositiveSmallIntegerField(default=4, help_text="Completions shown per task (2–9).")
+    overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct raters per task.")
+    criteria = models.JSONField(default=default_criteria, blank=True, help_text="Optional per-criterion rankings.")
+    lease_minutes = models.PositiveIntegerField(default=30, help_text="How long a rater holds a task.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(k__gte=2) & Q(k__lte=9), name="project_k_between_2_and_9"),
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    RATER = "rater"
+    MANAGER = "manager"
+    ROLES = [(RATER, "Rater"), (MANAGER, "Manager")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=ROLES, default=RATER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class RaterProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rater_profile")
+    display_name = models.CharField(max_length=100, blank=True)
+    expertise = models.CharField(max_length=200, blank=True)
+    is_active_rater = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=200, blank=True)
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], condition=~Q(external_id=""), name="prompt_external_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"prompt {self.pk}"
+
+
+class Completion(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    model_name = models.CharField(max_length=200, blank=True)
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"completion {self.pk} ({self.model_name or 'unknown model'})"
+
+
+class RankingTask(models.Model):
+    OPEN = "open"
+    COMPLETE = "complete"
+    STATUSES = [(OPEN, "Open"), (COMPLETE, "Complete")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    completions = models.ManyToManyField(Completion, related_name="tasks")
+    priority = models.IntegerField(default=0, help_text="Higher is served first.")
+    status = models.CharField(max_length=16, choices=STATUSES, default=OPEN)
+    is_gold = models.BooleanField(default=False, help_text="A task with a known answer, to check raters.")
+    gold_order = models.JSONField(null=True, blank=True, help_text="The known order (tie groups) of a gold task.")
+    source = models.CharField(max_length=32, default="import", help_text="import, active_learning, …")
+    submitted_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "status", "-priority", "id"], name="task_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk}"
+
+
+class Assignment(models.Model):
+    """A rater's lease on one slot of a task; becomes `submitted` or `skipped`, or lapses at `expires_at`."""
+
+    LEASED = "leased"
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    STATUSES = [(LEASED, "Leased"), (SUBMITTED, "Submitted"), (SKIPPED, "Skipped")]
+
+    task = models.ForeignKey(RankingTask, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=STATUSES, default=LEASED)
+    leased_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    display_order = models.JSONField(default=list, help_text="Completion ids in the order this rater saw them.")
+    skip_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "rater"], name="assignment_task_rater_unique")]
+        indexes = [models.Index(fields=["rater", "status"], name="assignment_rater_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rater} on {self.task} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.LEASED and self.expires_at > timezone.now()
+
+
+class Ranking(models.Model):
+    FLAG_CHOICES = ["unsafe", "broken", "duplicate", "unsure"]
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="ranking")
+    task = models.ForeignKey(RankingTask, on_delete=models.CASCADE, related_name="rankings")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rankings")
+    order = models.JSONField(help_text="Tie groups of completion ids, best first.")
+    criteria_orders = models.JSONField(default=dict, blank=True, help_text="criterion → tie groups, optional.")
+    rationale = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    display_order = models.JSONField(default=list, help_text="Completion ids in on-screen order.")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "submitted_at"], name="ranking_task_idx")]
+
+    def __str__(self) -> str:
+        return f"ranking {self.pk} by {self.rater} on {self.task}"

@@ -1,0 +1,130 @@
+"""Validating and storing a rater's ranking: exactly once per assignment, whatever the retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from annotation.models import Assignment, Ranking, RankingTask
+
+MAX_RATIONALE_CHARS = 10_000
+MAX_TIME_SPENT_MS = 24 * 3600 * 1000
+
+
+class SubmissionError(ValueError):
+    """The submission was refused; `errors` maps field names to human-readable messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass
+class RankingPayload:
+    order: list[list[int]]
+    criteria_orders: dict[str, list[list[int]]] = field(default_factory=dict)
+    rationale: str = ""
+    flags: list[str] = field(default_factory=list)
+    time_spent_ms: int = 0
+
+
+def validate_order(order, completion_ids: set[int], label: str = "order") -> list[list[int]]:
+    """Check that `order` is tie groups (lists of ints) covering every completion exactly once."""
+    if not isinstance(order, list) or not order:
+        raise SubmissionError({label: "must be a non-empty list of tie groups, best first"})
+    seen: list[int] = []
+    clean: list[list[int]] = []
+    for group in order:
+        if isinstance(group, int) and not isinstance(group, bool):
+            group = [group]
+        if not isinstance(group, list) or not group:
+            raise SubmissionError({label: "each tie group must be a non-empty list of completion ids"})
+        for cid in group:
+            if not isinstance(cid, int) or isinstance(cid, bool):
+                raise SubmissionError({label: f"completion ids must be integers, got {cid!r}"})
+        seen.extend(group)
+        clean.append(sorted(group))
+    if len(seen) != len(set(seen)):
+        raise SubmissionError({label: "a completion appears more than once"})
+    if set(seen) != completion_ids:
+        missing = sorted(completion_ids - set(seen))
+        extra = sorted(set(seen) - completion_ids)
+        raise SubmissionError({label: f"must rank exactly this task's completions (missing {missing}, unknown {extra})"})
+    return clean
+
+
+def validate_payload(task: RankingTask, payload: RankingPayload) -> RankingPayload:
+    ids = set(task.completions.values_list("id", flat=True))
+    order = validate_order(payload.order, ids)
+    criteria = payload.criteria_orders or {}
+    if not isinstance(criteria, dict):
+        raise SubmissionError({"criteria_orders": "must map criterion names to orders"})
+    allowed = set(task.project.criteria or [])
+    clean_criteria = {}
+    for name, corder in criteria.items():
+        if name not in allowed:
+            raise SubmissionError({"criteria_orders": f"unknown criterion {name!r}; this project has {sorted(allowed)}"})
+        clean_criteria[name] = validate_order(corder, ids, label=f"criteria_orders.{name}")
+    flags = payload.flags or []
+    if not isinstance(flags, list) or any(f not in Ranking.FLAG_CHOICES for f in flags):
+        raise SubmissionError({"flags": f"flags must be a list drawn from {Ranking.FLAG_CHOICES}"})
+    rationale = payload.rationale or ""
+    if not isinstance(rationale, str) or len(rationale) > MAX_RATIONALE_CHARS:
+        raise SubmissionError({"rationale": f"must be text of at most {MAX_RATIONALE_CHARS} characters"})
+    spent = payload.time_spent_ms
+    if not isinstance(spent, int) or isinstance(spent, bool) or spent < 0:
+        raise SubmissionError({"time_spent_ms": "must be a non-negative integer"})
+    return RankingPayload(
+        order=order,
+        criteria_orders=clean_criteria,
+        rationale=rationale,
+        flags=sorted(set(flags)),
+        time_spent_ms=min(spent, MAX_TIME_SPENT_MS),
+    )
+
+
+def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ranking, bool]:
+    """Store the ranking for this assignment. Returns (ranking, created).
+
+    Idempotent: a second submission for the same assignment returns the first ranking unchanged.
+    A lapsed lease is still accepted while the task has a free slot, so slow raters lose nothing.
+    """
+    with transaction.atomic():
+        a = Assignment.objects.select_for_update().select_related("task__project").get(pk=assignment.pk)
+        existing = Ranking.objects.filter(assignment=a).first()
+        if existing:
+            return existing, False
+        if a.status == Assignment.SKIPPED:
+            raise SubmissionError({"assignment": "this task was skipped; ask for the next task"})
+        task = RankingTask.objects.select_for_update().select_related("project").get(pk=a.task_id)
+        clean = validate_payload(task, payload)
+        now = timezone.now()
+        if a.expires_at <= now:
+            taken = (
+                task.assignments.exclude(pk=a.pk)
+                .filter(Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now))
+                .count()
+            )
+            if taken >= task.project.overlap:
+                raise SubmissionError({"assignment": "the lease expired and the task was given to other raters"})
+        ranking = Ranking.objects.create(
+            assignment=a,
+            task=task,
+            rater_id=a.rater_id,
+            order=clean.order,
+            criteria_orders=clean.criteria_orders,
+            rationale=clean.rationale,
+            flags=clean.flags,
+            time_spent_ms=clean.time_spent_ms,
+            display_order=a.display_order,
+        )
+        a.status = Assignment.SUBMITTED
+        a.save(update_fields=["status"])
+        RankingTask.objects.filter(pk=task.pk).update(submitted_count=F("submitted_count") + 1)
+        RankingTask.objects.filter(pk=task.pk, submitted_count__gte=task.project.overlap).update(
+            status=RankingTask.COMPLETE
+        )
+        return ranking, True

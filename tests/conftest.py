@@ -1,0 +1,70 @@
+"""Shared fixtures: users, a project with members, and a factory for ranking tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from annotation.models import Completion, Membership, Project, Prompt, RankingTask
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data: real preference data, read in place and never copied into the repo."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, password: str = "pw-for-tests-1", **extra):
+        return get_user_model().objects.create_user(username=username, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user("manager", is_staff=True)
+
+
+@pytest.fixture
+def rater(make_user):
+    return make_user("rater1")
+
+
+@pytest.fixture
+def rater2(make_user):
+    return make_user("rater2")
+
+
+@pytest.fixture
+def project(db, manager, rater, rater2):
+    p = Project.objects.create(name="Test project", guidelines="Prefer **helpful** answers.", k=4, overlap=2)
+    Membership.objects.create(project=p, user=manager, role=Membership.MANAGER)
+    Membership.objects.create(project=p, user=rater, role=Membership.RATER)
+    Membership.objects.create(project=p, user=rater2, role=Membership.RATER)
+    return p
+
+
+@pytest.fixture
+def make_task(db):
+    """make_task(project, texts=[...], priority=0) → a RankingTask over one prompt and its completions."""
+    counter = {"n": 0}
+
+    def make(project: Project, texts: list[str] | None = None, priority: int = 0, prompt_text: str | None = None):
+        counter["n"] += 1
+        n = counter["n"]
+        texts = texts or [f"answer {i} to prompt {n}" for i in range(project.k)]
+        prompt = Prompt.objects.create(project=project, external_id=f"p{n}", text=prompt_text or f"Prompt {n}?")
+        comps = [Completion.objects.create(prompt=prompt, model_name=f"model-{i}", text=t) for i, t in enumerate(texts)]
+        task = RankingTask.objects.create(project=project, prompt=prompt, priority=priority)
+        task.completions.set(comps)
+        return task
+
+    return make
