@@ -1,0 +1,317 @@
+"""REST API: projects, import/export, the rater loop (next → submit / skip), tasks and rankings.
+
+Views stay thin: logic lives in annotation.importer, .exporter, .assignment and .submission.
+Every object is scoped to project membership (see annotation.permissions); objects outside the
+caller's projects answer 404, actions beyond the caller's role answer 403.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied, ValidationError
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.assignment import next_assignment, release
+from annotation.exporter import TIE_POLICIES, iter_rankings, iter_trl_pairs, jsonl_lines
+from annotation.importer import ImportFailed, import_jsonl
+from annotation.models import Assignment, Membership, Project, Ranking, RankingTask
+from annotation.permissions import can_create_projects, is_admin, is_manager, managed_project_ids, visible_projects
+from annotation.serializers import (
+    AssignmentSerializer,
+    ErrorsSerializer,
+    ImportFailedSerializer,
+    ImportSummarySerializer,
+    ImportUploadSerializer,
+    ProjectSerializer,
+    RankingSerializer,
+    SkipSerializer,
+    SubmitSerializer,
+    TaskSerializer,
+)
+from annotation.submission import RankingPayload, SubmissionError, submit_ranking
+
+NDJSON = "application/x-ndjson"
+EXPORT_KINDS = ("trl", "rankings")
+MAX_IMPORT_ERRORS_RETURNED = 1000
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class RawBodyParser(BaseParser):
+    """The request body as bytes, bounded by DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    media_type = NDJSON
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        if stream is None:
+            return b""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = stream.read(limit + 1) if limit else stream.read()
+        if limit and len(body) > limit:
+            raise PayloadTooLarge(f"Body larger than {limit} bytes; split the file into several imports.")
+        return body
+
+
+class PlainTextBodyParser(RawBodyParser):
+    media_type = "text/plain"
+
+
+class NDJSONRenderer(BaseRenderer):
+    """Lets clients that send `Accept: application/x-ndjson` reach the export (errors become one JSON line)."""
+
+    media_type = NDJSON
+    format = "ndjson"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _count_per_project(qs: QuerySet, project_field: str) -> Coalesce:
+    counted = qs.filter(**{project_field: OuterRef("pk")}).order_by().values(project_field).annotate(n=Count("pk"))
+    return Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0)
+
+
+PROJECT_ID_PARAM = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Project id")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Projects you belong to, with progress counts"),
+    retrieve=extend_schema(summary="One project with progress counts"),
+    create=extend_schema(summary="Create a project (staff or existing managers); you become its manager"),
+)
+class ProjectViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self) -> QuerySet[Project]:
+        user = self.request.user
+        if getattr(self, "swagger_fake_view", False):
+            return Project.objects.none()
+        return (
+            visible_projects(user)
+            .annotate(
+                tasks_total=_count_per_project(RankingTask.objects.all(), "project"),
+                tasks_complete=_count_per_project(RankingTask.objects.filter(status=RankingTask.COMPLETE), "project"),
+                rankings_count=_count_per_project(Ranking.objects.all(), "task__project"),
+                my_role=Subquery(Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]),
+            )
+            .order_by("name")
+        )
+
+    def perform_create(self, serializer: ProjectSerializer) -> None:
+        if not can_create_projects(self.request.user):
+            raise PermissionDenied("Only staff or project managers may create projects.")
+        with transaction.atomic():
+            project = serializer.save()
+            Membership.objects.create(project=project, user=self.request.user, role=Membership.MANAGER)
+        serializer.instance = self.get_queryset().get(pk=project.pk)
+
+    def _managed_project(self) -> Project:
+        project = self.get_object()
+        if not is_manager(self.request.user, project):
+            raise PermissionDenied("Only managers of this project may do this.")
+        return project
+
+    @extend_schema(
+        summary="Import prompts + completions (JSONL; all lines or none)",
+        request={
+            NDJSON: OpenApiTypes.STR,
+            "text/plain": OpenApiTypes.STR,
+            "multipart/form-data": ImportUploadSerializer,
+        },
+        responses={201: ImportSummarySerializer, 400: ImportFailedSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[RawBodyParser, PlainTextBodyParser, MultiPartParser],
+    )
+    def import_data(self, request: Request, pk=None) -> Response:
+        project = self._managed_project()
+        if isinstance(request.data, bytes | str):
+            source = request.data
+        elif "file" in request.FILES:
+            source = request.FILES["file"]
+        else:
+            raise ParseError(f"Send JSONL as the body ({NDJSON} or text/plain) or as a multipart file named 'file'.")
+        try:
+            summary = import_jsonl(project, source)
+        except ImportFailed as exc:
+            body = {
+                "detail": f"{len(exc.errors)} error(s); nothing was imported.",
+                "error_count": len(exc.errors),
+                "errors": [{"line": n, "message": m} for n, m in exc.errors[:MAX_IMPORT_ERRORS_RETURNED]],
+            }
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(summary.as_dict(), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Export rankings as streamed JSONL (TRL pairs or full rankings)",
+        parameters=[
+            OpenApiParameter("kind", str, enum=list(EXPORT_KINDS), default="trl", description="trl or rankings"),
+            OpenApiParameter("ties", str, enum=list(TIE_POLICIES), default="drop", description="TRL only"),
+            OpenApiParameter(
+                "exclude_flagged", bool, description="Leave out flagged rankings (default: true for trl, false else)"
+            ),
+        ],
+        responses={(200, NDJSON): OpenApiResponse(OpenApiTypes.STR, description="One JSON object per line")},
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, NDJSONRenderer])
+    def export(self, request: Request, pk=None):
+        project = self._managed_project()
+        kind = request.query_params.get("kind", "trl")
+        ties = request.query_params.get("ties", "drop")
+        if kind not in EXPORT_KINDS:
+            raise ValidationError({"kind": f"must be one of {list(EXPORT_KINDS)}"})
+        if ties not in TIE_POLICIES:
+            raise ValidationError({"ties": f"must be one of {list(TIE_POLICIES)}"})
+        flag_param = request.query_params.get("exclude_flagged")
+        if flag_param not in (None, "", "true", "false", "1", "0"):
+            raise ValidationError({"exclude_flagged": "must be true or false"})
+        exclude_flagged = kind == "trl" if flag_param in (None, "") else flag_param in ("true", "1")
+        if kind == "trl":
+            rows = iter_trl_pairs(project, ties=ties, exclude_flagged=exclude_flagged)
+        else:
+            rows = iter_rankings(project, exclude_flagged=exclude_flagged)
+        response = StreamingHttpResponse(jsonl_lines(rows), content_type=f"{NDJSON}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-{kind}.jsonl"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Tasks of a project (managers)", parameters=[PROJECT_ID_PARAM]),
+    retrieve=extend_schema(summary="One task (managers)", parameters=[PROJECT_ID_PARAM]),
+    partial_update=extend_schema(summary="Change a task's priority (managers)", parameters=[PROJECT_ID_PARAM]),
+)
+class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    serializer_class = TaskSerializer
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def project(self) -> Project:
+        if not hasattr(self, "_project"):
+            self._project = get_object_or_404(visible_projects(self.request.user), pk=self.kwargs["project_pk"])
+        return self._project
+
+    def get_queryset(self) -> QuerySet[RankingTask]:
+        if getattr(self, "swagger_fake_view", False):
+            return RankingTask.objects.none()
+        qs = RankingTask.objects.filter(project=self.project()).select_related("prompt").order_by("-priority", "id")
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in dict(RankingTask.STATUSES):
+                raise ValidationError({"status": f"must be one of {[s for s, _ in RankingTask.STATUSES]}"})
+            qs = qs.filter(status=wanted)
+        return qs
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.action != "next" and not is_manager(request.user, self.project()):
+            raise PermissionDenied("Only managers of this project may list or change its tasks.")
+
+    @extend_schema(
+        summary="Lease the next task for you (rater); 204 when nothing is left",
+        parameters=[PROJECT_ID_PARAM],
+        request=None,
+        responses={200: AssignmentSerializer, 204: OpenApiResponse(description="No task left for you")},
+    )
+    @action(detail=False, methods=["post"])
+    def next(self, request: Request, project_pk=None) -> Response:
+        assignment = next_assignment(self.project(), request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        assignment = Assignment.objects.select_related("task__prompt", "task__project").get(pk=assignment.pk)
+        return Response(AssignmentSerializer(assignment).data)
+
+
+@extend_schema_view(retrieve=extend_schema(summary="One of your own assignments"))
+class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Only the assignment's own rater can see, submit or skip it; anyone else gets 404."""
+
+    serializer_class = AssignmentSerializer
+
+    def get_queryset(self) -> QuerySet[Assignment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Assignment.objects.none()
+        return Assignment.objects.filter(rater=self.request.user).select_related("task__prompt", "task__project")
+
+    @extend_schema(
+        summary="Submit your ranking (idempotent: 201 first time, 200 with the stored ranking after)",
+        request=SubmitSerializer,
+        responses={201: RankingSerializer, 200: RankingSerializer, 400: ErrorsSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk=None) -> Response:
+        assignment = self.get_object()
+        form = SubmitSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        payload = RankingPayload(**form.validated_data)
+        try:
+            ranking, created = submit_ranking(assignment, payload)
+        except SubmissionError as exc:
+            return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+        ranking = Ranking.objects.select_related("task").get(pk=ranking.pk)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(RankingSerializer(ranking).data, status=code)
+
+    @extend_schema(
+        summary="Give the task back; it will not be offered to you again",
+        request=SkipSerializer,
+        responses={200: AssignmentSerializer, 409: OpenApiResponse(description="Already submitted")},
+    )
+    @action(detail=True, methods=["post"])
+    def skip(self, request: Request, pk=None) -> Response:
+        assignment = self.get_object()
+        form = SkipSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        if assignment.status == Assignment.SUBMITTED:
+            return Response({"detail": "This assignment was already submitted."}, status=status.HTTP_409_CONFLICT)
+        release(assignment, form.validated_data["reason"])
+        return Response(AssignmentSerializer(self.get_queryset().get(pk=assignment.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Rankings: all of the projects you manage, otherwise only your own",
+        parameters=[OpenApiParameter("project", OpenApiTypes.INT, description="Only this project")],
+    ),
+    retrieve=extend_schema(summary="One ranking (yours, or of a project you manage)"),
+)
+class RankingViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RankingSerializer
+
+    def get_queryset(self) -> QuerySet[Ranking]:
+        if getattr(self, "swagger_fake_view", False):
+            return Ranking.objects.none()
+        user = self.request.user
+        qs = Ranking.objects.select_related("task").order_by("id")
+        if not is_admin(user):
+            qs = qs.filter(Q(task__project__in=managed_project_ids(user)) | Q(rater=user))
+        project = self.request.query_params.get("project")
+        if project:
+            if not project.isdigit():
+                raise ValidationError({"project": "must be a project id"})
+            qs = qs.filter(task__project_id=int(project))
+        return qs

@@ -1,0 +1,132 @@
+"""Exporting rankings as streams of dicts, so a project of any size never sits in memory at once.
+
+- ``iter_trl_pairs``: TRL preference rows ``{"prompt", "chosen", "rejected", …}``, one per ordered pair of a
+  ranking (a K-way ranking without ties gives K·(K−1)/2 rows, as in InstructGPT).
+- ``iter_rankings``: one row per ranking with everything the rater saw and said.
+- ``jsonl_lines`` / ``write_jsonl``: serialise such a stream as JSON Lines.
+
+Raters appear only as ``rater_id`` (their numeric user id), never by username.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import IO, Literal
+
+from django.db.models import Prefetch, QuerySet
+
+from annotation.models import Completion, Project, Ranking
+
+TiePolicy = Literal["drop", "mark"]
+TIE_POLICIES: tuple[str, ...] = ("drop", "mark")
+CHUNK_SIZE = 500
+
+
+def _rankings(project: Project, exclude_flagged: bool) -> QuerySet[Ranking]:
+    qs = Ranking.objects.filter(task__project=project)
+    if exclude_flagged:
+        qs = qs.filter(flags=[])
+    return (
+        qs.select_related("task__prompt")
+        .prefetch_related(
+            Prefetch("task__completions", queryset=Completion.objects.only("id", "model_name", "text", "prompt_id"))
+        )
+        .order_by("id")
+    )
+
+
+def _stream(qs: QuerySet[Ranking]) -> Iterator[Ranking]:
+    # With chunk_size, Django prefetches per chunk of rows while streaming from a server-side cursor.
+    return qs.iterator(chunk_size=CHUNK_SIZE)
+
+
+def ranked_pairs(order: list[list[int]], ties: TiePolicy = "drop") -> Iterator[tuple[int, int, bool]]:
+    """(better, worse, is_tie) for every pair implied by tie groups, best first.
+
+    Strict pairs come from different groups; with ``ties="mark"`` each unordered tied pair is also
+    yielded once, as ``(a, b, True)`` with a < b.
+    """
+    if ties not in TIE_POLICIES:
+        raise ValueError(f"ties must be one of {TIE_POLICIES}, not {ties!r}")
+    for i, group in enumerate(order):
+        if ties == "mark":
+            members = sorted(group)
+            for x, a in enumerate(members):
+                for b in members[x + 1 :]:
+                    yield a, b, True
+        for worse_group in order[i + 1 :]:
+            for a in group:
+                for b in worse_group:
+                    yield a, b, False
+
+
+def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: bool = True) -> Iterator[dict]:
+    """TRL preference rows for every submitted ranking of `project`.
+
+    ``exclude_flagged`` drops rankings that carry any flag (unsafe, broken, duplicate, unsure).
+    ``ties="drop"`` omits tied pairs; ``ties="mark"`` emits them once with ``"tie": true`` (and every
+    row then carries a ``tie`` field).
+    """
+    if ties not in TIE_POLICIES:
+        raise ValueError(f"ties must be one of {TIE_POLICIES}, not {ties!r}")
+    for ranking in _stream(_rankings(project, exclude_flagged)):
+        if exclude_flagged and ranking.flags:
+            continue
+        by_id = {c.id: c for c in ranking.task.completions.all()}
+        prompt = ranking.task.prompt.text
+        for better, worse, tie in ranked_pairs(ranking.order, ties):
+            chosen, rejected = by_id.get(better), by_id.get(worse)
+            if chosen is None or rejected is None:
+                continue  # a completion deleted after the ranking: no pair to report
+            row = {
+                "prompt": prompt,
+                "chosen": chosen.text,
+                "rejected": rejected.text,
+                "ranking_id": ranking.id,
+                "task_id": ranking.task_id,
+                "rater_id": ranking.rater_id,
+                "chosen_model": chosen.model_name,
+                "rejected_model": rejected.model_name,
+            }
+            if ties == "mark":
+                row["tie"] = tie
+            yield row
+
+
+def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[dict]:
+    """One row per submitted ranking of `project`: the task, what was shown, and the rater's answer."""
+    for ranking in _stream(_rankings(project, exclude_flagged)):
+        task = ranking.task
+        yield {
+            "ranking_id": ranking.id,
+            "task_id": task.id,
+            "prompt_id": task.prompt_id,
+            "prompt_external_id": task.prompt.external_id,
+            "prompt": task.prompt.text,
+            "completions": [{"id": c.id, "model": c.model_name, "text": c.text} for c in task.completions.all()],
+            "order": ranking.order,
+            "criteria_orders": ranking.criteria_orders,
+            "rationale": ranking.rationale,
+            "flags": ranking.flags,
+            "time_spent_ms": ranking.time_spent_ms,
+            "display_order": ranking.display_order,
+            "rater_id": ranking.rater_id,
+            "is_gold": task.is_gold,
+            "submitted_at": ranking.submitted_at.isoformat(),
+        }
+
+
+def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
+    """Each row as one line of JSON (non-ASCII kept as UTF-8), newline-terminated."""
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(rows: Iterable[dict], fh: IO[str]) -> int:
+    """Write rows to an open text file; returns how many were written."""
+    n = 0
+    for line in jsonl_lines(rows):
+        fh.write(line)
+        n += 1
+    return n

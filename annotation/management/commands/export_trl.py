@@ -1,0 +1,30 @@
+"""manage.py export_trl --project X [--ties drop|mark] [-o out.jsonl] — TRL prompt/chosen/rejected pairs."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.exporter import TIE_POLICIES, iter_trl_pairs
+from annotation.importer import find_project
+from annotation.management.commands.export_rankings import write_rows
+from annotation.models import Project
+
+
+class Command(BaseCommand):
+    help = "Export a project's rankings as TRL preference pairs (JSONL: prompt, chosen, rejected, metadata)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", required=True, help="project id or exact name")
+        parser.add_argument("--ties", choices=TIE_POLICIES, default="drop", help="drop tied pairs or mark them")
+        parser.add_argument("--include-flagged", action="store_true", help="keep rankings that carry a flag")
+        parser.add_argument("-o", "--output", help="output file (default: stdout)")
+
+    def handle(self, *args, project: str, ties: str, include_flagged: bool, output: str | None, **options) -> None:
+        try:
+            target = find_project(project)
+        except Project.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
+        rows = iter_trl_pairs(target, ties=ties, exclude_flagged=not include_flagged)
+        n = write_rows(rows, output, self.stdout)
+        if output:
+            self.stderr.write(f"Wrote {n} pairs to {output}")

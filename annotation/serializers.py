@@ -1,0 +1,186 @@
+"""API representations. Model outputs travel as plain JSON strings; the JSON renderer escapes them."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotation.models import Assignment, Completion, Project, Ranking, RankingTask
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    """A project with progress counts (annotated by the viewset) and the caller's role."""
+
+    tasks_total = serializers.IntegerField(read_only=True, default=0)
+    tasks_complete = serializers.IntegerField(read_only=True, default=0)
+    rankings_count = serializers.IntegerField(read_only=True, default=0)
+    my_role = serializers.CharField(read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "description",
+            "guidelines",
+            "k",
+            "overlap",
+            "criteria",
+            "lease_minutes",
+            "created_at",
+            "tasks_total",
+            "tasks_complete",
+            "rankings_count",
+            "my_role",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_k(self, value: int) -> int:
+        if not 2 <= value <= 9:
+            raise serializers.ValidationError("k must be between 2 and 9")
+        return value
+
+    def validate_overlap(self, value: int) -> int:
+        if value < 1:
+            raise serializers.ValidationError("overlap must be at least 1")
+        return value
+
+    def validate_criteria(self, value) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+            raise serializers.ValidationError("criteria must be a list of non-empty names")
+        return value
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    """A ranking task as managers see it; only `priority` can be changed."""
+
+    prompt_external_id = serializers.CharField(source="prompt.external_id", read_only=True)
+
+    class Meta:
+        model = RankingTask
+        fields = [
+            "id",
+            "prompt",
+            "prompt_external_id",
+            "status",
+            "priority",
+            "submitted_count",
+            "is_gold",
+            "source",
+            "created_at",
+        ]
+        read_only_fields = [f for f in fields if f != "priority"]
+
+
+class BlindCompletionSerializer(serializers.ModelSerializer):
+    """A completion as a rater sees it: no model name, so nobody ranks by brand."""
+
+    class Meta:
+        model = Completion
+        fields = ["id", "text"]
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    """A leased task: prompt and completions in this rater's display order."""
+
+    task_id = serializers.IntegerField(read_only=True)
+    project_id = serializers.IntegerField(source="task.project_id", read_only=True)
+    prompt = serializers.CharField(source="task.prompt.text", read_only=True)
+    completions = serializers.SerializerMethodField()
+    criteria = serializers.ListField(source="task.project.criteria", child=serializers.CharField(), read_only=True)
+    guidelines = serializers.CharField(source="task.project.guidelines", read_only=True)
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "task_id",
+            "project_id",
+            "status",
+            "leased_at",
+            "expires_at",
+            "prompt",
+            "completions",
+            "criteria",
+            "guidelines",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def _completions(assignment: Assignment) -> list[Completion]:
+        by_id = {c.id: c for c in assignment.task.completions.only("id", "text")}
+        shown = [by_id[i] for i in assignment.display_order if i in by_id]
+        # Any completion missing from display_order (should not happen) still appears, last.
+        listed = set(assignment.display_order)
+        shown += [c for cid, c in sorted(by_id.items()) if cid not in listed]
+        return shown
+
+    @extend_schema_field(BlindCompletionSerializer(many=True))
+    def get_completions(self, assignment: Assignment) -> list[dict]:
+        return BlindCompletionSerializer(self._completions(assignment), many=True).data
+
+
+class SubmitSerializer(serializers.Serializer):
+    """Shape checks only; `annotation.submission` validates the order against the task."""
+
+    order = serializers.JSONField(help_text="Tie groups of completion ids, best first: [[12], [10, 13], [11]].")
+    criteria_orders = serializers.JSONField(required=False, default=dict, help_text="criterion → tie groups")
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    flags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+class SkipSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class RankingSerializer(serializers.ModelSerializer):
+    project_id = serializers.IntegerField(source="task.project_id", read_only=True)
+    assignment_id = serializers.IntegerField(read_only=True)
+    task_id = serializers.IntegerField(read_only=True)
+    rater_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Ranking
+        fields = [
+            "id",
+            "assignment_id",
+            "task_id",
+            "project_id",
+            "rater_id",
+            "order",
+            "criteria_orders",
+            "rationale",
+            "flags",
+            "time_spent_ms",
+            "display_order",
+            "submitted_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportSummarySerializer(serializers.Serializer):
+    prompts = serializers.IntegerField()
+    completions = serializers.IntegerField()
+    tasks = serializers.IntegerField()
+    gold_tasks = serializers.IntegerField()
+
+
+class ImportLineErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="1-based line number (0: the file as a whole)")
+    message = serializers.CharField()
+
+
+class ImportFailedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    error_count = serializers.IntegerField()
+    errors = ImportLineErrorSerializer(many=True)
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A JSONL file: one prompt with its completions per line.")
+
+
+class ErrorsSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.CharField())
