@@ -260,3 +260,13 @@ def test_annotation_api_schema_has_no_warnings():
         dict(GENERATOR_STATS._warn_cache),
         dict(GENERATOR_STATS._error_cache),
     )
+
+
+def test_oversized_import_body_is_refused_before_parsing(project, plain_manager, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = jsonl(record(1), record(2))
+    assert len(body) > 100
+    resp = client_for(plain_manager).post(
+        f"/api/projects/{project.pk}/import/", data=body, content_type="application/x-ndjson"
+    )
+    assert resp.status_code == 413 and RankingTask.objects.count() == 0
