@@ -1,0 +1,86 @@
+"""Admin: every round with its strategy, model version, counts and score summary; picks inline."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
+
+
+@admin.register(ActiveLearningPolicy)
+class ActiveLearningPolicyAdmin(admin.ModelAdmin):
+    list_display = ("project", "enabled", "strategy", "batch_size", "max_asks", "ensemble_size", "priority_boost")
+    list_filter = ("enabled", "strategy")
+
+
+class SelectedItemInline(admin.TabularInline):
+    model = SelectedItem
+    extra = 0
+    can_delete = False
+    fields = ("rank", "action", "task", "completion_a", "completion_b", "scores")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SelectionRound)
+class SelectionRoundAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "project", "strategy", "trigger", "status", "model_version_number", "batch_size",
+        "selected", "raised", "created", "mean_instability", "created_at",
+    )
+    list_filter = ("project", "strategy", "trigger", "status")
+    readonly_fields = (
+        "project", "strategy", "trigger", "status", "model_version_id_ref", "model_version_number",
+        "feature_source", "batch_size", "params", "dedupe_key", "summary", "score_histogram", "error",
+        "created_at", "finished_at",
+    )
+    inlines = [SelectedItemInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("project")
+
+    @admin.display(description="selected")
+    def selected(self, obj: SelectionRound) -> int:
+        return obj.items.count()
+
+    @admin.display(description="raised")
+    def raised(self, obj: SelectionRound) -> int:
+        return obj.items.filter(action=SelectedItem.RAISED).count()
+
+    @admin.display(description="created")
+    def created(self, obj: SelectionRound) -> int:
+        return obj.items.filter(action=SelectedItem.CREATED).count()
+
+    @admin.display(description="mean instability (selected / all)")
+    def mean_instability(self, obj: SelectionRound) -> str:
+        sel = obj.summary.get("instability_selected", {}).get("mean")
+        alls = obj.summary.get("instability_all", {}).get("mean")
+        if sel is None or alls is None:
+            return "–"
+        return f"{sel:.2f} / {alls:.2f}"
+
+    @admin.display(description="instability of all candidates")
+    def score_histogram(self, obj: SelectionRound):
+        hist = obj.summary.get("instability_histogram") or {}
+        counts, edges = hist.get("counts") or [], hist.get("edges") or []
+        if not counts or len(edges) != len(counts) + 1:
+            return "–"
+        top = max(max(counts), 1)
+        rows = (
+            (f"{float(edges[i]):.2f}–{float(edges[i + 1]):.2f}", "█" * round(30 * int(c) / top), int(c))
+            for i, c in enumerate(counts)
+        )
+        return format_html(
+            "<pre>{}</pre>", format_html_join("\n", "{}  {} {}", rows)
+        )
+
+
+@admin.register(CachedEmbedding)
+class CachedEmbeddingAdmin(admin.ModelAdmin):
+    list_display = ("source_key", "completion", "dim", "created_at")
+    list_filter = ("source_key",)
+    fields = ("source_key", "completion", "dim", "created_at")
+    readonly_fields = fields

@@ -1,0 +1,325 @@
+"""One active-learning round for a project: candidates → features → stability → selection → routing.
+
+This is the glue between the database, the reward-model app (``rewardmodel.*``) and the pure modules
+``stability`` and ``selection``.  Without an active reward-model version the round still runs: features
+then come from the frozen default backbone and the ensemble alone judges stability.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from active_learning import embedding, routing
+from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
+from active_learning.selection import STRATEGIES, select
+from active_learning.stability import fit_ensemble, pair_features, pair_stability
+from annotation.models import Completion, Project, Ranking, RankingTask
+
+log = logging.getLogger(__name__)
+
+MAX_CANDIDATE_TASKS = 2000
+MAX_LABELLED_COMPARISONS = 20000
+
+
+def ranking_to_pairs(order: list[list[int]]) -> list[tuple[int, int]]:
+    """(winner, loser) pairs of a ranking; the reward-model app's definition when it is installed."""
+    try:
+        from rewardmodel.comparisons import ranking_to_pairs as rm_pairs
+    except ImportError:
+        pairs = []
+        for i, better in enumerate(order):
+            for worse in order[i + 1 :]:
+                pairs.extend((w, lo) for w in better for lo in worse)
+        return pairs
+    return [(int(w), int(lo)) for w, lo in rm_pairs(order)]
+
+
+# --- reward-model access (optional) ------------------------------------------------------------
+
+
+def active_version(project: Project):
+    try:
+        from rewardmodel.registry import active_version as rm_active
+    except ImportError:
+        return None
+    return rm_active(project)
+
+
+def _rm_scoring():
+    try:
+        from rewardmodel import scoring
+    except ImportError:
+        return None
+    return scoring
+
+
+def _texts(completions: list[Completion]) -> tuple[list[str], list[str]]:
+    return [c.prompt.text for c in completions], [c.text for c in completions]
+
+
+def version_scores(version, completions: list[Completion]) -> np.ndarray | None:
+    scoring = _rm_scoring()
+    if version is None or scoring is None:
+        return None
+    prompts, texts = _texts(completions)
+    return np.asarray(scoring.score(version, prompts, texts), dtype=np.float64).reshape(-1)
+
+
+# --- cached features ---------------------------------------------------------------------------
+
+
+def feature_source(version) -> str:
+    if version is not None and _rm_scoring() is not None:
+        return f"version:{version.pk}"
+    return f"backbone:{embedding.default_backbone_path()}"
+
+
+def _compute_features(version, completions: list[Completion]) -> np.ndarray:
+    prompts, texts = _texts(completions)
+    scoring = _rm_scoring()
+    if version is not None and scoring is not None:
+        return np.asarray(scoring.embed(version, prompts, texts), dtype=np.float32)
+    return embedding.embed_texts(prompts, texts)
+
+
+def completion_features(version, completions: list[Completion], chunk: int = 256) -> tuple[np.ndarray, str]:
+    """(n, d) features in the order of ``completions``, computing and caching only what is not cached."""
+    source = feature_source(version)
+    ids = [c.pk for c in completions]
+    cached = {
+        e.completion_id: e.as_array()
+        for e in CachedEmbedding.objects.filter(source_key=source, completion_id__in=ids).only(
+            "completion_id", "dim", "vector"
+        )
+    }
+    missing = [c for c in completions if c.pk not in cached]
+    for start in range(0, len(missing), chunk):
+        part = missing[start : start + chunk]
+        vectors = _compute_features(version, part)
+        rows = [
+            CachedEmbedding(
+                source_key=source, completion=c, dim=v.shape[0], vector=np.ascontiguousarray(v, dtype="<f4").tobytes()
+            )
+            for c, v in zip(part, vectors, strict=True)
+        ]
+        CachedEmbedding.objects.bulk_create(rows, ignore_conflicts=True)
+        cached.update({c.pk: np.asarray(v, dtype=np.float32) for c, v in zip(part, vectors, strict=True)})
+    if not completions:
+        return np.zeros((0, 0), dtype=np.float32), source
+    return np.stack([cached[i] for i in ids]), source
+
+
+# --- candidates and labels ---------------------------------------------------------------------
+
+
+@dataclass
+class Candidates:
+    pairs: list[tuple[int, int]]  # completion ids, a < b
+    task_of: dict[tuple[int, int], int] = field(default_factory=dict)  # a task holding the pair (open first)
+
+
+def candidate_pairs(project: Project, max_tasks: int = MAX_CANDIDATE_TASKS) -> Candidates:
+    """Every pair of completions shown together in a non-gold task, least-rated tasks first."""
+    tasks = (
+        RankingTask.objects.filter(project=project, is_gold=False)
+        .order_by("submitted_count", "-priority", "id")
+        .prefetch_related("completions")[:max_tasks]
+    )
+    out = Candidates(pairs=[])
+    open_task: dict[tuple[int, int], bool] = {}
+    for task in tasks:
+        ids = sorted(c.pk for c in task.completions.all())
+        for pair in itertools.combinations(ids, 2):
+            is_open = task.status == RankingTask.OPEN
+            if pair not in out.task_of:
+                out.pairs.append(pair)
+                out.task_of[pair] = task.pk
+                open_task[pair] = is_open
+            elif is_open and not open_task[pair]:
+                out.task_of[pair] = task.pk
+                open_task[pair] = True
+    return out
+
+
+def labelled_comparisons(project: Project, limit: int = MAX_LABELLED_COMPARISONS) -> list[tuple[int, int]]:
+    """(winner, loser) completion ids from every submitted ranking of the project (gold tasks included)."""
+    out: list[tuple[int, int]] = []
+    rankings = Ranking.objects.filter(task__project=project).order_by("-submitted_at")
+    for order in rankings.values_list("order", flat=True):
+        out.extend(ranking_to_pairs(order))
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def ask_counts(project: Project, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """How often each (unordered) pair has already been routed back in this project."""
+    counts: dict[tuple[int, int], int] = {}
+    items = SelectedItem.objects.filter(round__project=project, round__status=SelectionRound.DONE)
+    for a, b in items.values_list("completion_a_id", "completion_b_id"):
+        key = (min(a, b), max(a, b))
+        counts[key] = counts.get(key, 0) + 1
+    return np.array([counts.get(p, 0) for p in pairs], dtype=np.int64)
+
+
+# --- the round ---------------------------------------------------------------------------------
+
+
+class RoundError(ValueError):
+    """A round could not be started: bad strategy, batch size or project."""
+
+
+def _validate(strategy: str, batch_size: int) -> None:
+    if strategy not in STRATEGIES:
+        raise RoundError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= 1000:
+        raise RoundError("batch_size must be an integer between 1 and 1000")
+
+
+def create_round(
+    project: Project,
+    strategy: str | None = None,
+    batch_size: int | None = None,
+    trigger: str = SelectionRound.ON_DEMAND,
+    dedupe_key: str = "",
+    seed: int | None = None,
+) -> tuple[SelectionRound, bool]:
+    """Record a queued round (policy defaults fill the gaps).  Returns (round, created).
+
+    With a ``dedupe_key`` an existing round with the same key is returned instead of a second one.
+    """
+    policy = ActiveLearningPolicy.for_project(project)
+    strategy = strategy or policy.strategy
+    batch_size = batch_size if batch_size is not None else policy.batch_size
+    _validate(strategy, batch_size)
+    params = {
+        "seed": int(seed) if seed is not None else int(timezone.now().timestamp()) % 100_000,
+        "max_asks": policy.max_asks,
+        "ensemble_size": policy.ensemble_size,
+        "priority": policy.priority_boost,
+    }
+    try:
+        with transaction.atomic():
+            rnd = SelectionRound.objects.create(
+                project=project,
+                strategy=strategy,
+                batch_size=batch_size,
+                trigger=trigger,
+                dedupe_key=dedupe_key,
+                params=params,
+            )
+    except IntegrityError:
+        if not dedupe_key:
+            raise
+        return SelectionRound.objects.get(project=project, dedupe_key=dedupe_key), False
+    return rnd, True
+
+
+def _summary(stab, chosen: np.ndarray, n_labels: int, n_candidates: int) -> dict:
+    def stats(x: np.ndarray) -> dict:
+        if len(x) == 0:
+            return {}
+        return {"mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
+
+    hist, edges = np.histogram(stab.instability, bins=10) if n_candidates else (np.zeros(0), np.zeros(0))
+    return {
+        "candidates": n_candidates,
+        "labelled_comparisons": n_labels,
+        "selected": int(len(chosen)),
+        "instability_all": stats(stab.instability),
+        "instability_selected": stats(stab.instability[chosen]),
+        "bald_selected": stats(stab.bald[chosen]),
+        "margin_selected": stats(stab.margin[chosen]),
+        "flips_all": int(stab.flip.sum()),
+        "instability_histogram": {"counts": hist.astype(int).tolist(), "edges": [round(float(e), 4) for e in edges]},
+    }
+
+
+def execute_round(rnd: SelectionRound) -> SelectionRound:
+    """Run a queued (or failed, re-delivered) round to completion; a finished round is returned as is."""
+    rnd.refresh_from_db()
+    if rnd.status == SelectionRound.DONE:
+        return rnd
+    SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="")
+    try:
+        _run(rnd)
+    except Exception as exc:
+        log.exception("active-learning round %s failed", rnd.pk)
+        SelectionRound.objects.filter(pk=rnd.pk).update(
+            status=SelectionRound.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], finished_at=timezone.now()
+        )
+        raise
+    rnd.refresh_from_db()
+    return rnd
+
+
+def _run(rnd: SelectionRound) -> None:
+    project = rnd.project
+    params = rnd.params
+    seed = int(params.get("seed", 0))
+    version = active_version(project)
+    cands = candidate_pairs(project)
+    labels = labelled_comparisons(project)
+    needed = sorted({i for p in cands.pairs for i in p} | {i for p in labels for i in p})
+    completions = list(Completion.objects.filter(pk__in=needed).select_related("prompt").order_by("pk"))
+    index = {c.pk: n for n, c in enumerate(completions)}
+    feats, source = completion_features(version, completions)
+    pairs = np.array([(index[a], index[b]) for a, b in cands.pairs], dtype=np.int64).reshape(-1, 2)
+    comps = np.array([(index[w], index[lo]) for w, lo in labels], dtype=np.int64).reshape(-1, 2)
+
+    if len(comps):
+        heads = fit_ensemble(feats, comps, n_members=int(params.get("ensemble_size", 8)), seed=seed)
+    else:  # no labels yet: every member is the zero head, so only the reward model's margin / flips speak
+        heads = np.zeros((1, feats.shape[1] if feats.size else 1))
+    parent = getattr(version, "parent", None) if version is not None else None
+    stab = pair_stability(
+        heads,
+        feats if feats.size else np.zeros((0, heads.shape[1])),
+        pairs,
+        active_scores=version_scores(version, completions),
+        parent_scores=version_scores(parent, completions),
+    )
+    chosen = select(
+        rnd.strategy,
+        stab.instability,
+        rnd.batch_size,
+        features=pair_features(feats, pairs) if len(pairs) else None,
+        ask_counts=ask_counts(project, cands.pairs),
+        max_asks=int(params.get("max_asks", 2)),
+        seed=seed,
+    )
+    with transaction.atomic():
+        SelectedItem.objects.filter(round=rnd).delete()  # a failed earlier attempt left nothing routed
+        routing.route(
+            rnd,
+            [(cands.pairs[i], cands.task_of[cands.pairs[i]], stab.row(int(i))) for i in chosen],
+            priority=int(params.get("priority", 100)),
+            seed=seed,
+        )
+        SelectionRound.objects.filter(pk=rnd.pk).update(
+            status=SelectionRound.DONE,
+            model_version_id_ref=getattr(version, "pk", None),
+            model_version_number=getattr(version, "number", None),
+            feature_source=source[:300],
+            summary=_summary(stab, chosen, len(comps), len(pairs)),
+            finished_at=timezone.now(),
+        )
+
+
+def run_round(
+    project: Project,
+    strategy: str | None = None,
+    batch_size: int | None = None,
+    trigger: str = SelectionRound.ON_DEMAND,
+    dedupe_key: str = "",
+    seed: int | None = None,
+) -> SelectionRound:
+    rnd, _ = create_round(project, strategy, batch_size, trigger, dedupe_key, seed)
+    return execute_round(rnd)
+

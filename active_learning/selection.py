@@ -1,0 +1,88 @@
+"""Choosing which candidate comparisons go back to raters.  Pure numpy / scikit-learn, no Django.
+
+Strategies:
+
+* ``random``                 a seeded uniform draw: the baseline every other strategy is measured against
+* ``uncertainty``            the B least stable pairs (highest instability)
+* ``uncertainty_diversity``  batch mode: pre-filter the β·B least stable, cluster their pair features with
+  k-means into B clusters and keep the least stable pair of each cluster, so one batch does not spend all
+  its labels on near-duplicates
+
+Every strategy skips items asked ``max_asks`` times or more (counts supplied by the caller).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+RANDOM = "random"
+UNCERTAINTY = "uncertainty"
+UNCERTAINTY_DIVERSITY = "uncertainty_diversity"
+STRATEGIES = (RANDOM, UNCERTAINTY, UNCERTAINTY_DIVERSITY)
+
+
+def eligible_mask(n: int, ask_counts: np.ndarray | None, max_asks: int | None) -> np.ndarray:
+    if ask_counts is None or max_asks is None:
+        return np.ones(n, dtype=bool)
+    ask_counts = np.asarray(ask_counts)
+    if ask_counts.shape != (n,):
+        raise ValueError(f"ask_counts has shape {ask_counts.shape}, expected ({n},)")
+    return ask_counts < max_asks
+
+
+def _top(instability: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    # Stable sort on −instability: ties keep candidate order, so results are deterministic.
+    order = np.argsort(-instability[candidates], kind="stable")
+    return candidates[order[:k]]
+
+
+def select(
+    strategy: str,
+    instability: np.ndarray,
+    batch_size: int,
+    features: np.ndarray | None = None,
+    ask_counts: np.ndarray | None = None,
+    max_asks: int | None = None,
+    seed: int = 0,
+    prefilter: float = 3.0,
+) -> np.ndarray:
+    """Indices of the chosen candidates, most urgent first (for ``random``: in draw order)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    instability = np.asarray(instability, dtype=np.float64)
+    n = len(instability)
+    candidates = np.flatnonzero(eligible_mask(n, ask_counts, max_asks))
+    if len(candidates) == 0:
+        return np.zeros(0, dtype=np.int64)
+    b = min(batch_size, len(candidates))
+    if strategy == RANDOM:
+        return np.random.default_rng(seed).choice(candidates, size=b, replace=False)
+    if strategy == UNCERTAINTY or b == len(candidates):
+        return _top(instability, candidates, b)
+    if features is None:
+        raise ValueError("uncertainty_diversity needs pair features")
+    if prefilter < 1:
+        raise ValueError("prefilter must be at least 1")
+    pool = _top(instability, candidates, max(b, int(np.ceil(prefilter * b))))
+    return diverse_top(instability, np.asarray(features)[pool], pool, b, seed)
+
+
+def diverse_top(instability: np.ndarray, pool_features: np.ndarray, pool: np.ndarray, b: int, seed: int) -> np.ndarray:
+    """k-means the pool into b clusters; the least stable member of each cluster, most unstable first."""
+    x = pool_features - pool_features.mean(axis=0)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.maximum(norms, 1e-12)
+    n_clusters = min(b, len(np.unique(x.round(8), axis=0)))
+    labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(x)
+    picked: list[int] = []
+    for c in range(n_clusters):
+        members = pool[labels == c]
+        picked.append(int(members[np.argmax(instability[members])]))
+    if len(picked) < b:  # duplicate features collapsed clusters: fill with the next least stable
+        rest = np.array([i for i in pool if i not in set(picked)], dtype=np.int64)
+        picked.extend(_top(instability, rest, b - len(picked)).tolist())
+    chosen = np.array(picked, dtype=np.int64)
+    return chosen[np.argsort(-instability[chosen], kind="stable")]

@@ -1,0 +1,48 @@
+"""Celery tasks (queue `gpu`): a round after every retrain, and rounds on demand."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from active_learning.models import ActiveLearningPolicy, SelectionRound
+from active_learning.pipeline import create_round, execute_round
+from annotation.models import Project
+
+
+def _report(rnd: SelectionRound) -> dict:
+    return {"round_id": rnd.pk, "status": rnd.status, "selected": rnd.summary.get("selected", 0)}
+
+
+@shared_task(name="active_learning.tasks.route_after_training")
+def route_after_training(result: dict) -> dict:
+    """Chained after `rewardmodel` training with its result {"project_id", "version_id", "promoted"}.
+
+    Runs one round with the project's policy.  A redelivered message for the same training run finds the
+    round it already created (dedupe key 'trained:<version id>') and does not route twice.
+    """
+    if not isinstance(result, dict) or "project_id" not in result:
+        raise ValueError(f"expected the training result dict with project_id, got {result!r}")
+    project = Project.objects.get(pk=result["project_id"])
+    policy = ActiveLearningPolicy.for_project(project)
+    if not policy.enabled:
+        return {"round_id": None, "status": "disabled", "selected": 0}
+    key = f"trained:{result.get('version_id')}"
+    rnd, _created = create_round(project, trigger=SelectionRound.AFTER_TRAINING, dedupe_key=key)
+    return _report(execute_round(rnd))
+
+
+@shared_task(name="active_learning.tasks.run_round")
+def run_round(
+    project_id: int,
+    strategy: str | None = None,
+    batch_size: int | None = None,
+    round_id: int | None = None,
+    seed: int | None = None,
+    trigger: str = SelectionRound.ON_DEMAND,
+) -> dict:
+    """A round on demand (API, CLI) or on a schedule; `round_id` runs a round the API already queued."""
+    if round_id is not None:
+        rnd = SelectionRound.objects.get(pk=round_id, project_id=project_id)
+    else:
+        rnd, _ = create_round(Project.objects.get(pk=project_id), strategy, batch_size, trigger=trigger, seed=seed)
+    return _report(execute_round(rnd))
