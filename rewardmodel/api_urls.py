@@ -1,1 +1,9 @@
-urlpatterns: list = []
+"""REST routes for reward models, mounted under /api/ by config/urls.py."""
+
+from django.urls import path
+
+from rewardmodel.api import ScoreView
+
+urlpatterns = [
+    path("projects/<int:project_id>/score/", ScoreView.as_view(), name="project-score"),
+]

@@ -1,0 +1,138 @@
+"""Admin: versions with key metrics, plots and promote/rollback; training runs with progress; retrain policies."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from rewardmodel import plots, registry
+from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+
+@admin.register(RewardModelVersion)
+class RewardModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("project", "number", "status", "is_active", "accuracy", "ece", "flip_rate", "length_spearman",
+                    "n_rankings", "created_at", "promoted_at")
+    list_filter = ("project", "status", "is_active")
+    actions = ["promote_selected", "rollback_projects"]
+    readonly_fields = ("project", "number", "status", "is_active", "path", "base_model", "config", "snapshot_summary",
+                       "metrics_summary", "plots", "parent", "job_key", "created_at", "promoted_at")
+    exclude = ("snapshot", "metrics")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # versions come from training only
+
+    @admin.display(description="held-out acc.")
+    def accuracy(self, obj):
+        return _fmt(obj.metrics.get("heldout_accuracy"))
+
+    @admin.display(description="ECE (T-scaled)")
+    def ece(self, obj):
+        return _fmt(obj.metrics.get("ece_after"))
+
+    @admin.display(description="flip rate")
+    def flip_rate(self, obj):
+        return _fmt(obj.metrics.get("flip_rate_vs_parent"))
+
+    @admin.display(description="reward~length ρ")
+    def length_spearman(self, obj):
+        return _fmt((obj.metrics.get("length_correlation") or {}).get("spearman"))
+
+    @admin.display(description="rankings")
+    def n_rankings(self, obj):
+        return obj.snapshot.get("n_rankings")
+
+    @admin.display(description="snapshot")
+    def snapshot_summary(self, obj):
+        s = obj.snapshot
+        split = s.get("split", {})
+        return format_html("sha256 {} · {} rankings · {} pairs · held-out {} rankings over {} prompts",
+                           s.get("sha256", "")[:16], s.get("n_rankings"), s.get("n_pairs"),
+                           len(split.get("heldout_ranking_ids", [])), len(split.get("heldout_prompt_ids", [])))
+
+    @admin.display(description="metrics")
+    def metrics_summary(self, obj):
+        mt = obj.metrics
+        corr = mt.get("length_correlation") or {}
+        return format_html(
+            "held-out accuracy {} on {} pairs (active {}) · ECE {} → {} with T={} · reward–length Pearson {} "
+            "Spearman {} · flip rate vs parent {} · truncated texts {} · {} pairs/s on {}",
+            _fmt(mt.get("heldout_accuracy")), mt.get("heldout_pairs"), _fmt(mt.get("active_heldout_accuracy")),
+            _fmt(mt.get("ece_before")), _fmt(mt.get("ece_after")), _fmt(mt.get("temperature"), 2),
+            _fmt(corr.get("pearson")), _fmt(corr.get("spearman")), _fmt(mt.get("flip_rate_vs_parent")),
+            mt.get("truncated"), _fmt(mt.get("pairs_per_second"), 1), mt.get("device"))
+
+    @admin.display(description="plots")
+    def plots(self, obj):
+        if not obj.pk or not obj.metrics:
+            return "–"
+        urls = [reverse("admin:rewardmodel_rewardmodelversion_plot", args=[obj.pk, kind]) for kind in plots.KINDS]
+        return format_html('<img src="{}" alt="loss curve"> <img src="{}" alt="reliability diagram"> '
+                           '<img src="{}" alt="reward vs length">', *urls)
+
+    def get_urls(self):
+        extra = [path("<int:pk>/plot/<str:kind>.png", self.admin_site.admin_view(self.plot_view),
+                      name="rewardmodel_rewardmodelversion_plot")]
+        return extra + super().get_urls()
+
+    def plot_view(self, request, pk: int, kind: str):
+        version = self.get_object(request, str(pk))
+        if version is None or not self.has_view_permission(request, version) or kind not in plots.KINDS:
+            raise Http404
+        return HttpResponse(plots.render(kind, version.metrics), content_type="image/png")
+
+    @admin.action(description="Promote the selected version (make it active)")
+    def promote_selected(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            registry.promote(version)
+        except (ValueError, FileNotFoundError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"{version.project} now uses version {version.number}.")
+
+    @admin.action(description="Roll back the selected versions' projects to their previous active version")
+    def rollback_projects(self, request, queryset):
+        for project_id in set(queryset.values_list("project_id", flat=True)):
+            try:
+                previous = registry.rollback(project_id)
+            except ValueError as exc:
+                self.message_user(request, f"project {project_id}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{previous.project} rolled back to version {previous.number}.")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("project", "status", "progress_bar", "step", "total", "trigger", "message", "created_at",
+                    "finished_at", "version")
+    list_filter = ("project", "status", "trigger")
+    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj):
+        return format_html('<progress max="1" value="{}"></progress> {}%', f"{obj.progress:.3f}",
+                           round(obj.progress * 100))
+
+
+@admin.register(RetrainPolicy)
+class RetrainPolicyAdmin(admin.ModelAdmin):
+    list_display = ("project", "enabled", "min_new_rankings", "backbone_path")
+    list_filter = ("enabled",)
+
+
+@admin.register(TrainingLock)
+class TrainingLockAdmin(admin.ModelAdmin):
+    list_display = ("project", "owner", "acquired_at", "expires_at")

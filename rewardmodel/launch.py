@@ -1,0 +1,20 @@
+"""Enqueue a training, chained with active-learning routing (referenced by name: another module owns it)."""
+
+from __future__ import annotations
+
+import celery
+
+from rewardmodel.models import TrainingRun
+from rewardmodel.tasks import train_reward_model
+
+ROUTE_AFTER_TRAINING = "active_learning.tasks.route_after_training"
+
+
+def launch_training(project, trigger: str = "manual", backbone: str | None = None, overrides: dict | None = None):
+    """Queue train_reward_model → route_after_training; a TrainingRun row shows it as queued in the admin."""
+    from celery import uuid
+
+    task_id = uuid()
+    TrainingRun.objects.create(project=project, celery_task_id=task_id, trigger=trigger)
+    signature = train_reward_model.s(project.pk, trigger, backbone, overrides).set(task_id=task_id)
+    return celery.chain(signature, celery.signature(ROUTE_AFTER_TRAINING)).apply_async()

@@ -1,0 +1,87 @@
+"""Held-out metrics: pairwise accuracy, ECE before/after temperature scaling, reward–length correlation, flip rate."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, stats
+
+
+def pairwise_accuracy(diffs: np.ndarray) -> float:
+    """diffs = r_winner − r_loser; a tie in score counts half."""
+    if diffs.size == 0:
+        return float("nan")
+    return float(((diffs > 0).sum() + 0.5 * (diffs == 0).sum()) / diffs.size)
+
+
+def oriented(diffs: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly orient each pair (seeded) so the labels hold both classes: (score differences, labels 0/1)."""
+    flip = np.random.default_rng(seed).random(diffs.size) < 0.5
+    return np.where(flip, -diffs, diffs), (~flip).astype(float)
+
+
+def _nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    z = logits / temperature
+    return float(np.mean(np.logaddexp(0.0, z) - labels * z))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """T minimising the NLL of σ(d / T), searched over log T ∈ [−5, 5]."""
+    if logits.size == 0:
+        return 1.0
+    res = optimize.minimize_scalar(lambda lt: _nll(logits, labels, float(np.exp(lt))), bounds=(-5, 5),
+                                   method="bounded")
+    return float(np.exp(res.x))
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:
+    """Expected calibration error and per-bin (confidence, accuracy, count) for a reliability diagram."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        n = int(mask.sum())
+        if n:
+            conf, acc = float(probs[mask].mean()), float(labels[mask].mean())
+            ece += n / probs.size * abs(conf - acc)
+            table.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "confidence": conf, "accuracy": acc,
+                          "count": n})
+    return float(ece), table
+
+
+def calibration(diffs: np.ndarray, seed: int) -> dict:
+    """ECE of σ(r_w − r_l) before and after temperature scaling fitted on the same held-out pairs."""
+    if diffs.size == 0:
+        return {"temperature": 1.0, "ece_before": float("nan"), "ece_after": float("nan"),
+                "reliability_before": [], "reliability_after": []}
+    logits, labels = oriented(diffs, seed)
+    temperature = fit_temperature(logits, labels)
+    ece_before, table_before = reliability(1 / (1 + np.exp(-logits)), labels)
+    ece_after, table_after = reliability(1 / (1 + np.exp(-logits / temperature)), labels)
+    return {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after,
+            "reliability_before": table_before, "reliability_after": table_after}
+
+
+def length_correlation(rewards: np.ndarray, lengths: np.ndarray) -> dict:
+    if rewards.size < 3 or np.ptp(rewards) == 0 or np.ptp(lengths) == 0:
+        return {"pearson": float("nan"), "spearman": float("nan")}
+    return {"pearson": float(stats.pearsonr(rewards, lengths)[0]),
+            "spearman": float(stats.spearmanr(rewards, lengths)[0])}
+
+
+def flip_rate(new_diffs: np.ndarray, old_diffs: np.ndarray) -> float:
+    """Share of held-out pairs whose preferred side differs between two versions."""
+    if new_diffs.size == 0:
+        return float("nan")
+    return float(np.mean(np.sign(new_diffs) != np.sign(old_diffs)))
+
+
+def clean(value):
+    """JSON-safe copy: NaN/inf → None."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value

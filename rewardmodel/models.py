@@ -1,0 +1,104 @@
+"""Reward-model registry: versions, training runs, retraining policies and the per-project training lock."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Project
+
+
+class RewardModelVersion(models.Model):
+    TRAINING = "training"
+    READY = "ready"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    STATUSES = [(TRAINING, "Training"), (READY, "Ready"), (FAILED, "Failed"),
+                (REJECTED, "Rejected (worse than active)")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=STATUSES, default=TRAINING)
+    is_active = models.BooleanField(default=False)
+    path = models.CharField(max_length=500, help_text="Version folder, relative to VERDICT_MODEL_ROOT.")
+    base_model = models.CharField(max_length=500)
+    config = models.JSONField(default=dict)
+    snapshot = models.JSONField(default=dict, help_text="ranking_ids, sha256, n_rankings, n_pairs, split")
+    metrics = models.JSONField(default=dict, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="The active version when this one was trained.")
+    job_key = models.CharField(max_length=64, unique=True, help_text="Same data + config + project → same version.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="rm_version_number_unique"),
+            models.UniqueConstraint(fields=["project"], condition=Q(is_active=True), name="rm_one_active_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.number} ({self.status}{', active' if self.is_active else ''})"
+
+    @property
+    def directory(self):
+        from django.conf import settings
+
+        return settings.VERDICT_MODEL_ROOT / self.path
+
+
+class TrainingRun(models.Model):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STATUSES = [(QUEUED, "Queued"), (RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"),
+                (SKIPPED, "Skipped")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
+    celery_task_id = models.CharField(max_length=255, blank=True, db_index=True)
+    trigger = models.CharField(max_length=32, default="manual")
+    status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    progress = models.FloatField(default=0.0)
+    step = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    version = models.ForeignKey(RewardModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="runs")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"training of {self.project} ({self.status}, {self.progress:.0%})"
+
+
+class RetrainPolicy(models.Model):
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="retrain_policy")
+    enabled = models.BooleanField(default=True)
+    min_new_rankings = models.PositiveIntegerField(default=100, help_text="Retrain after this many new rankings.")
+    backbone_path = models.CharField(max_length=500, blank=True, help_text="Local model folder; blank = MiniLM.")
+    hyperparameters = models.JSONField(default=dict, blank=True, help_text="TrainConfig fields, e.g. {\"epochs\": 2}.")
+
+    class Meta:
+        verbose_name_plural = "retrain policies"
+
+    def __str__(self) -> str:
+        return f"retrain {self.project} every {self.min_new_rankings} new rankings"
+
+
+class TrainingLock(models.Model):
+    """One row per project while a training runs; expires unless its owner heartbeats (a dead worker frees it)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="training_lock")
+    owner = models.CharField(max_length=255)
+    acquired_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"training lock on {self.project} held by {self.owner}"

@@ -1,0 +1,95 @@
+"""Score and embed texts with a stored reward-model version (model + tokenizer cached per folder and device)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_CACHE: dict[str, tuple] = {}
+_LOCK = threading.Lock()
+MAX_CACHED = 4
+
+
+def _folder(version_or_path) -> Path:
+    return Path(version_or_path.directory) if hasattr(version_or_path, "directory") else Path(version_or_path)
+
+
+def load(version_or_path):
+    """(model, tokenizer, device) in eval mode, on CUDA when present; cached."""
+    from rewardmodel.backbones import load_backbone
+    from rewardmodel.trainer import pick_device
+
+    folder = _folder(version_or_path)
+    key = str(folder.resolve())
+    with _LOCK:
+        if key not in _CACHE:
+            if not (folder / "config.json").is_file():
+                raise FileNotFoundError(f"no reward model at {folder}")
+            model, tokenizer = load_backbone(folder)
+            device = pick_device("auto")
+            model.to(device).eval()
+            if len(_CACHE) >= MAX_CACHED:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = (model, tokenizer, device)
+        return _CACHE[key]
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _max_length(version_or_path, default: int = 256) -> int:
+    config = getattr(version_or_path, "config", None) or {}
+    return int(config.get("max_length", default))
+
+
+def score(version, prompts: list[str], completions: list[str]) -> np.ndarray:
+    from rewardmodel.trainer import predict
+
+    model, tokenizer, device = load(version)
+    rewards, _ = predict(model, tokenizer, list(prompts), list(completions), _max_length(version), device=device)
+    return rewards.numpy()
+
+
+def _head(model):
+    for name in ("classifier", "score"):
+        if hasattr(model, name):
+            return name, getattr(model, name)
+    raise ValueError(f"{type(model).__name__} has no classifier/score head to take features from")
+
+
+def embed(version_or_path, prompts: list[str], completions: list[str], batch_size: int = 64) -> np.ndarray:
+    """Features the reward head sees, (n, hidden): pooled [CLS] for encoders, the last token for decoders."""
+    import torch
+
+    from rewardmodel.encoding import encode_pairs
+    from rewardmodel.trainer import collate
+
+    model, tokenizer, device = load(version_or_path)
+    encoded = encode_pairs(tokenizer, list(prompts), list(completions), _max_length(version_or_path))
+    name, head = _head(model)
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    out: list[np.ndarray] = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(encoded.features), batch_size):
+                inputs = collate(tokenizer, encoded.features[start : start + batch_size], device)
+                captured.clear()
+                model(**inputs)
+                feats = captured[0].float()
+                if feats.dim() == 3:
+                    if name == "score":  # decoder: the head reads the last non-pad token
+                        last = inputs["attention_mask"].sum(dim=1) - 1
+                        feats = feats[torch.arange(feats.size(0), device=feats.device), last]
+                    else:  # encoder heads that pool inside (e.g. RoBERTa): the first token
+                        feats = feats[:, 0]
+                out.append(feats.cpu().numpy())
+    finally:
+        hook.remove()
+    if not out:
+        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32)

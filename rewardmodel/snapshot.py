@@ -1,0 +1,85 @@
+"""A frozen, hashed snapshot of a project's rankings, split held-out by prompt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass
+
+from annotation.models import Completion, Ranking
+from rewardmodel.comparisons import ranking_to_pairs
+from rewardmodel.trainer import RankingExample
+
+
+@dataclass
+class Snapshot:
+    examples: list[RankingExample]
+    ranking_ids: list[int]
+    prompt_ids: list[int]  # per example
+    completion_ids: list[list[int]]  # per example, aligned with examples[i].completions
+    sha256: str
+    skipped_no_pairs: int = 0
+
+    def split(self, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+        """(train indices, held-out indices): whole prompts go to one side; seeded and order-independent."""
+        prompts = sorted(set(self.prompt_ids))
+        random.Random(seed).shuffle(prompts)
+        n_held = math.floor(len(prompts) * fraction) if len(prompts) > 1 else 0
+        if fraction > 0 and len(prompts) > 1:
+            n_held = max(1, n_held)
+        held = set(prompts[:n_held])
+        train = [i for i, p in enumerate(self.prompt_ids) if p not in held]
+        heldout = [i for i, p in enumerate(self.prompt_ids) if p in held]
+        return train, heldout
+
+    def describe(self, train: list[int], heldout: list[int]) -> dict:
+        return {
+            "ranking_ids": self.ranking_ids,
+            "sha256": self.sha256,
+            "n_rankings": len(self.ranking_ids),
+            "n_pairs": sum(len(e.pairs) for e in self.examples),
+            "skipped_no_pairs": self.skipped_no_pairs,
+            "split": {
+                "by": "prompt",
+                "train_ranking_ids": [self.ranking_ids[i] for i in train],
+                "heldout_ranking_ids": [self.ranking_ids[i] for i in heldout],
+                "heldout_prompt_ids": sorted({self.prompt_ids[i] for i in heldout}),
+            },
+        }
+
+
+def snapshot_hash(records: list) -> str:
+    return hashlib.sha256(json.dumps(records, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Snapshot:
+    """All rankings of the project (or exactly `ranking_ids`), in id order; rankings without any pair are skipped."""
+    rankings = Ranking.objects.filter(task__project_id=project_id).select_related("task__prompt").order_by("id")
+    if ranking_ids is not None:
+        rankings = rankings.filter(id__in=ranking_ids)
+    rankings = list(rankings)
+    used_ids = {cid for r in rankings for group in r.order for cid in group}
+    texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))
+    examples, ids, prompt_ids, comp_ids, records, skipped = [], [], [], [], [], 0
+    for r in rankings:
+        order = [[int(c) for c in group] for group in r.order]
+        flat = [c for group in order for c in group]
+        missing = [c for c in flat if c not in texts]
+        if missing:
+            raise ValueError(f"ranking {r.pk} refers to unknown completions {missing}")
+        index = {c: i for i, c in enumerate(flat)}
+        pairs = [(index[w], index[lo]) for w, lo in ranking_to_pairs(order)]
+        if not pairs:
+            skipped += 1
+            continue
+        prompt = r.task.prompt
+        examples.append(RankingExample(prompt=prompt.text, completions=[texts[c] for c in flat], pairs=pairs,
+                                       group=str(prompt.pk)))
+        ids.append(r.pk)
+        prompt_ids.append(prompt.pk)
+        comp_ids.append(flat)
+        records.append([r.pk, prompt.pk, order, hashlib.sha256(prompt.text.encode()).hexdigest(),
+                        [hashlib.sha256(texts[c].encode()).hexdigest() for c in flat]])
+    return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(records), skipped)

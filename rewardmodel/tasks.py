@@ -1,0 +1,47 @@
+"""Celery tasks on the `gpu` queue: training (acks_late, killed-worker safe, one per project) and the retrain check."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+SOFT_LIMIT = int(getattr(settings, "VERDICT_RM_SOFT_TIME_LIMIT", 3 * 3600))
+HARD_LIMIT = int(getattr(settings, "VERDICT_RM_TIME_LIMIT", SOFT_LIMIT + 600))
+
+
+@shared_task(name="rewardmodel.tasks.train_reward_model", bind=True, acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
+def train_reward_model(self, project_id: int, trigger: str = "manual", backbone: str | None = None,
+                       overrides: dict | None = None) -> dict:
+    """Train a version for the project; a redelivered message (same task id) resumes instead of duplicating."""
+    from rewardmodel.training import run_training
+
+    task_id = self.request.id or None
+    return run_training(int(project_id), task_id=task_id, trigger=trigger, backbone=backbone, overrides=overrides)
+
+
+@shared_task(name="rewardmodel.tasks.check_retrain_schedules", acks_late=True)
+def check_retrain_schedules() -> list[int]:
+    """Launch training for every enabled policy whose project got ≥ min_new_rankings since its last version."""
+    from rewardmodel.launch import launch_training
+    from rewardmodel.models import RetrainPolicy, TrainingRun
+    from rewardmodel.training import new_rankings_since_last_version
+
+    launched = []
+    recent = timezone.now() - timedelta(hours=6)  # an older queued/running row is a lost job, not a busy project
+    for policy in RetrainPolicy.objects.filter(enabled=True).select_related("project"):
+        if TrainingRun.objects.filter(project=policy.project, status__in=[TrainingRun.QUEUED, TrainingRun.RUNNING],
+                                      created_at__gte=recent).exists():
+            continue
+        new = new_rankings_since_last_version(policy.project_id)
+        if new >= policy.min_new_rankings:
+            log.info("retraining %s: %d new rankings", policy.project, new)
+            launch_training(policy.project, trigger="schedule")
+            launched.append(policy.project_id)
+    return launched

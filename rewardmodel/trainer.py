@@ -1,0 +1,214 @@
+"""A Bradley–Terry reward-model trainer: one forward pass per completion, loss averaged over all pairs of a ranking.
+
+Pure torch + transformers (no Django), so the benchmark and the Celery task share it. Batches hold whole rankings,
+bucketed by length; the loss of a ranking is mean over its pairs of −log σ(r_w − r_l − margin) (InstructGPT),
+plus an optional reward-centring term λ·mean(r²) that keeps rewards near zero.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from rewardmodel.encoding import encode_pairs
+
+
+@dataclass
+class RankingExample:
+    prompt: str
+    completions: list[str]
+    pairs: list[tuple[int, int]]  # (winner index, loser index) into completions
+    group: str = ""  # prompt key, used to split held-out by prompt
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    batch_rankings: int = 8  # rankings per optimiser step (each contributes K forwards)
+    max_length: int = 256
+    margin: float = 0.0
+    center_coef: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    bucket_chunk: int = 50  # sort by length within chunks of this many batches
+    num_threads: int = 0  # 0: leave torch's default
+    device: str = "auto"  # auto → cuda when available, else cpu
+    holdout_fraction: float = 0.2
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> TrainConfig:
+        data = dict(data or {})
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    n_rankings: int = 0
+    n_pairs: int = 0
+    n_forwards: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA is looked at only here, i.e. inside the training task, never at import time."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _batches(lengths: list[int], batch_size: int, chunk: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, sort by length within chunks (less padding), cut into batches, shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = max(1, batch_size * chunk)
+    batches = []
+    for start in range(0, len(order), span):
+        block = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(tokenizer, features: list[dict[str, list[int]]], device: torch.device) -> dict[str, torch.Tensor]:
+    batch = tokenizer.pad({k: [f[k] for f in features] for k in features[0]}, return_tensors="pt")
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def ranking_loss(rewards: torch.Tensor, pair_index: torch.Tensor, pair_owner: torch.Tensor, n_rankings: int,
+                 margin: float, center_coef: float) -> torch.Tensor:
+    """Mean over rankings of (mean over the ranking's pairs of −log σ(r_w − r_l − margin)), + λ·mean(r²)."""
+    diff = rewards[pair_index[:, 0]] - rewards[pair_index[:, 1]] - margin
+    per_pair = -torch.nn.functional.logsigmoid(diff)
+    sums = torch.zeros(n_rankings, device=rewards.device, dtype=per_pair.dtype).index_add(0, pair_owner, per_pair)
+    counts = torch.zeros(n_rankings, device=rewards.device, dtype=per_pair.dtype).index_add(
+        0, pair_owner, torch.ones_like(per_pair))
+    loss = (sums / counts.clamp(min=1)).mean()
+    if center_coef:
+        loss = loss + center_coef * rewards.pow(2).mean()
+    return loss
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
+          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Train `model` in place on rankings; `progress(step, total, loss)` is called after every optimiser step."""
+    examples = [e for e in examples if e.pairs]
+    if not examples:
+        raise ValueError("no ranking with at least one pair to train on")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    set_seed(config.seed)
+    device = pick_device(config.device)
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    model.to(device)
+    model.train()
+
+    # Tokenize every completion once, up front.
+    flat_prompts = [e.prompt for e in examples for _ in e.completions]
+    flat_completions = [c for e in examples for c in e.completions]
+    encoded = encode_pairs(tokenizer, flat_prompts, flat_completions, config.max_length)
+    offsets, start = [], 0
+    for e in examples:
+        offsets.append(start)
+        start += len(e.completions)
+    lengths = [max(len(encoded.features[offsets[i] + j]["input_ids"]) for j in range(len(e.completions)))
+               for i, e in enumerate(examples)]
+
+    rng = random.Random(config.seed)
+    plan = [_batches(lengths, config.batch_rankings, config.bucket_chunk, rng) for _ in range(config.epochs)]
+    total = sum(len(p) for p in plan)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    params = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+         "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    warmup = int(total * config.warmup_ratio)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    result = TrainResult(n_rankings=len(examples), n_pairs=sum(len(e.pairs) for e in examples) * config.epochs,
+                         truncated=encoded.truncated, device=str(device))
+    began = time.perf_counter()
+    step = 0
+    for epoch_plan in plan:
+        for batch in epoch_plan:
+            features, pair_index, pair_owner = [], [], []
+            for owner, i in enumerate(batch):
+                base = len(features)
+                e = examples[i]
+                features.extend(encoded.features[offsets[i] + j] for j in range(len(e.completions)))
+                pair_index.extend((base + w, base + lo) for w, lo in e.pairs)
+                pair_owner.extend([owner] * len(e.pairs))
+            inputs = collate(tokenizer, features, device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                rewards = model(**inputs).logits.squeeze(-1).float()
+            loss = ranking_loss(rewards, torch.tensor(pair_index, device=device),
+                                torch.tensor(pair_owner, device=device), len(batch), config.margin, config.center_coef)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training loss became {value} at step {step}")
+            result.losses.append(value)
+            result.n_forwards += len(features)
+            if progress:
+                progress(step, total, value)
+    result.steps = step
+    result.seconds = time.perf_counter() - began
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def predict(model, tokenizer, prompts: list[str], completions: list[str], max_length: int = 256,
+            batch_size: int = 64, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
+    """Rewards for text pairs (float32 on CPU) and how many were truncated; batches sorted by length."""
+    device = device or next(model.parameters()).device
+    encoded = encode_pairs(tokenizer, prompts, completions, max_length)
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded.features[i]["input_ids"]))
+    out = torch.empty(len(prompts), dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        inputs = collate(tokenizer, [encoded.features[i] for i in idx], device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(**inputs).logits.squeeze(-1).float().cpu()
+        out[torch.tensor(idx)] = logits
+    if was_training:
+        model.train()
+    return out, encoded.truncated

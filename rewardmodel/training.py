@@ -1,0 +1,251 @@
+"""Train one reward-model version for a project: snapshot → train → evaluate → write atomically → register → gate.
+
+Safe against a worker killed at any point: weights are written to a temporary folder and renamed into place only
+when complete, the version row becomes `ready` only after that, and promotion happens last, in one transaction.
+A redelivered job (same job key) finds its finished version and returns it instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from rewardmodel import locks, registry
+from rewardmodel import metrics as m
+from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
+from rewardmodel.snapshot import Snapshot, build_snapshot
+from rewardmodel.trainer import TrainConfig, TrainResult, predict, train
+
+log = logging.getLogger(__name__)
+ProgressHook = Callable[[int, int, float], None]
+
+
+def job_key(project_id: int, snapshot_sha: str, base_model: str, config: dict) -> str:
+    payload = json.dumps([project_id, snapshot_sha, base_model, config], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def resolve_settings(project_id: int, backbone: str | None, overrides: dict | None) -> tuple[str, TrainConfig]:
+    from rewardmodel.backbones import default_backbone_path
+
+    policy = RetrainPolicy.objects.filter(project_id=project_id).first()
+    options = dict(policy.hyperparameters if policy else {})
+    options.update(overrides or {})
+    config = TrainConfig.from_dict(options)
+    base = backbone or (policy.backbone_path if policy and policy.backbone_path else "") or str(default_backbone_path())
+    if not (Path(base) / "config.json").is_file():
+        raise FileNotFoundError(f"backbone folder {base} has no config.json")
+    return str(Path(base).resolve()), config
+
+
+def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: TrainConfig, compare_to=None,
+             parent=None) -> dict:
+    """Held-out metrics of `model`; with `compare_to`/`parent` also their accuracy and the flip rate."""
+    from rewardmodel import scoring
+
+    prompts, texts, owners = [], [], []
+    for i in heldout:
+        e = snap.examples[i]
+        prompts.extend([e.prompt] * len(e.completions))
+        texts.extend(e.completions)
+        owners.append(len(prompts) - len(e.completions))
+    rewards, truncated = predict(model, tokenizer, prompts, texts, config.max_length)
+    rewards = rewards.numpy()
+
+    def diffs_of(r: np.ndarray) -> np.ndarray:
+        return np.array([r[base + w] - r[base + lo] for base, i in zip(owners, heldout, strict=True)
+                         for w, lo in snap.examples[i].pairs], dtype=np.float64)
+
+    diffs = diffs_of(rewards)
+    lengths = np.array([len(t) for t in texts], dtype=np.float64)
+    result = {
+        "heldout_rankings": len(heldout),
+        "heldout_pairs": int(diffs.size),
+        "heldout_accuracy": m.pairwise_accuracy(diffs),
+        "length_correlation": m.length_correlation(rewards, lengths),
+        "reward_mean": float(rewards.mean()) if rewards.size else None,
+        "reward_std": float(rewards.std()) if rewards.size else None,
+        "reward_vs_length": [[float(a), float(b)] for a, b in list(zip(lengths, rewards, strict=True))[:500]],
+        "heldout_truncated": truncated,
+        **m.calibration(diffs, config.seed),
+    }
+    for label, other in (("active", compare_to), ("parent", parent)):
+        if other is None or not diffs.size:
+            continue
+        other_rewards = scoring.score(other, prompts, texts)
+        other_diffs = diffs_of(other_rewards.astype(np.float64))
+        result[f"{label}_version"] = other.number
+        result[f"{label}_heldout_accuracy"] = m.pairwise_accuracy(other_diffs)
+        if label == "parent":
+            result["flip_rate_vs_parent"] = m.flip_rate(diffs, other_diffs)
+    return result
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_version_dir(final: Path, model, tokenizer, files: dict[str, dict]) -> None:
+    """save_pretrained (safetensors) + tokenizer + JSON files into a temp folder, fsync, then rename into place."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        for name, content in files.items():
+            (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True))
+        _fsync_tree(tmp)
+        if final.exists():  # left by a worker killed after the rename but before its DB commit: never used
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _claim_version(project_id: int, key: str, base_model: str, config: dict, snap_info: dict) -> RewardModelVersion:
+    """The version row for this job key: reuse an unfinished one (redelivery), else create the next number."""
+    with transaction.atomic():
+        existing = RewardModelVersion.objects.select_for_update().filter(job_key=key).first()
+        if existing is not None:
+            return existing
+        number = (RewardModelVersion.objects.filter(project_id=project_id).aggregate(n=Max("number"))["n"] or 0) + 1
+        return RewardModelVersion.objects.create(
+            project_id=project_id, number=number, job_key=key, base_model=base_model, config=config,
+            snapshot=snap_info, path=f"project-{project_id}/v{number}", parent=registry.active_version(project_id))
+
+
+def run_training(project_id: int, task_id: str | None = None, trigger: str = "manual", backbone: str | None = None,
+                 overrides: dict | None = None, progress_hook: ProgressHook | None = None) -> dict:
+    """Train (or find, if this exact job already finished) a version; returns {project_id, version_id, promoted}."""
+    from rewardmodel.backbones import load_backbone
+
+    task_id = task_id or f"sync-{uuid.uuid4().hex}"
+    run, _ = TrainingRun.objects.get_or_create(celery_task_id=task_id, project_id=project_id,
+                                               defaults={"trigger": trigger})
+    run.status, run.started_at, run.message = TrainingRun.RUNNING, timezone.now(), ""
+    run.save(update_fields=["status", "started_at", "message"])
+    if not locks.acquire(project_id, task_id):
+        run.status, run.finished_at = TrainingRun.SKIPPED, timezone.now()
+        run.message = "another training of this project is running"
+        run.save(update_fields=["status", "finished_at", "message"])
+        return {"project_id": project_id, "version_id": None, "promoted": False, "skipped": run.message}
+    version = None
+    try:
+        base_model, config = resolve_settings(project_id, backbone, overrides)
+        snap = build_snapshot(project_id)
+        train_idx, held_idx = snap.split(config.holdout_fraction, config.seed)
+        if not train_idx:
+            raise ValueError(f"project {project_id} has no ranking with a strict preference to train on")
+        snap_info = snap.describe(train_idx, held_idx)
+        stored_config = {**config.to_dict(), "base_model": base_model}
+        key = job_key(project_id, snap.sha256, base_model, config.to_dict())
+        version = _claim_version(project_id, key, base_model, stored_config, snap_info)
+        if version.status in (RewardModelVersion.READY, RewardModelVersion.REJECTED):
+            log.info("job %s already produced version %s; not training again", key[:12], version.number)
+            _finish(run, TrainingRun.SUCCEEDED, version, "already trained (redelivered job)")
+            return {"project_id": project_id, "version_id": version.pk, "promoted": False, "already_done": True}
+        version.status = RewardModelVersion.TRAINING
+        version.save(update_fields=["status"])
+        run.version = version
+        run.save(update_fields=["version"])
+
+        last_write = [0.0]
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            now = time.monotonic()
+            if step == total or now - last_write[0] > 1.0:
+                last_write[0] = now
+                TrainingRun.objects.filter(pk=run.pk).update(step=step, total=total, progress=step / max(1, total),
+                                                             message=f"loss {loss:.4f}")
+                if not locks.heartbeat(project_id, task_id):
+                    raise RuntimeError("lost the training lock (heartbeat expired); giving up this attempt")
+            if progress_hook:
+                progress_hook(step, total, loss)
+
+        model, tokenizer = load_backbone(base_model)
+        result: TrainResult = train(model, tokenizer, [snap.examples[i] for i in train_idx], config, on_step)
+        active = registry.active_version(project_id)
+        parent = version.parent if version.parent and version.parent.status == RewardModelVersion.READY else None
+        evaluation = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active, parent=parent)
+        metrics = m.clean({
+            **evaluation,
+            "loss_curve": result.losses,
+            "train_rankings": result.n_rankings,
+            "train_pairs": result.n_pairs,
+            "train_truncated": result.truncated,
+            "truncated": result.truncated + evaluation["heldout_truncated"],
+            "train_seconds": result.seconds,
+            "pairs_per_second": result.n_pairs / result.seconds if result.seconds else None,
+            "device": result.device,
+            "trigger": trigger,
+        })
+        write_version_dir(version.directory, model.cpu(), tokenizer, {
+            "training_config.json": stored_config, "snapshot.json": snap_info, "metrics.json": metrics})
+        promote_it = registry.should_promote(metrics.get("heldout_accuracy"), metrics.get("active_heldout_accuracy"),
+                                             active is not None)
+        with transaction.atomic():
+            version.metrics = metrics
+            version.status = RewardModelVersion.READY if promote_it else RewardModelVersion.REJECTED
+            version.save(update_fields=["metrics", "status"])
+            if promote_it:
+                registry.promote(version)
+            outcome = "promoted" if promote_it else "not promoted: worse than the active version"
+            _finish(run, TrainingRun.SUCCEEDED, version, outcome)
+        return {"project_id": project_id, "version_id": version.pk, "promoted": promote_it}
+    except BaseException as exc:
+        if version is not None and version.status == RewardModelVersion.TRAINING:
+            RewardModelVersion.objects.filter(pk=version.pk, status=RewardModelVersion.TRAINING).update(
+                status=RewardModelVersion.FAILED)
+        _finish(run, TrainingRun.FAILED, version, f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        locks.release(project_id, task_id)
+
+
+def _finish(run: TrainingRun, status: str, version, message: str) -> None:
+    run.status, run.version, run.message, run.finished_at = status, version, message, timezone.now()
+    if status == TrainingRun.SUCCEEDED:
+        run.progress = 1.0
+    run.save(update_fields=["status", "version", "message", "finished_at", "progress"])
+
+
+def new_rankings_since_last_version(project_id: int) -> int:
+    from annotation.models import Ranking
+
+    last = (RewardModelVersion.objects.filter(project_id=project_id, status__in=[RewardModelVersion.READY,
+                                                                                 RewardModelVersion.REJECTED])
+            .order_by("-number").first())
+    seen = set(last.snapshot.get("ranking_ids", [])) if last else set()
+    ids = Ranking.objects.filter(task__project_id=project_id).values_list("id", flat=True)
+    return sum(1 for i in ids if i not in seen)
+
+
+def model_root() -> Path:
+    return Path(settings.VERDICT_MODEL_ROOT)
