@@ -1,3 +1,14 @@
+"""The rater web UI (the REST API lives in annotation/api_urls.py)."""
+
+from django.urls import path
+
+from annotation import views
+
 app_name = "annotation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("projects/<int:project_id>/rate/", views.rate, name="rate"),
+    path("projects/<int:project_id>/assignments/<int:assignment_id>/submit/", views.submit, name="submit"),
+    path("projects/<int:project_id>/assignments/<int:assignment_id>/skip/", views.skip, name="skip"),
+]

@@ -1,0 +1,202 @@
+"""The rater web UI: the project list, the keyboard-first rate page, submit and skip.
+
+Every page is login-only and shown to project members only; a rater only ever sees the one task they hold
+and never another rater's ranking. Model text is rendered through annotation.markdown (sanitised).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotation.assignment import next_assignment, release
+from annotation.forms import SKIP_REASONS, RankingForm
+from annotation.models import Assignment, Completion, Membership, Project, Ranking, RankingTask
+from annotation.submission import SubmissionError, submit_ranking
+
+# No inline script or style anywhere: JS and CSS are static files, data travels through json_script.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+FIELD_LABELS = {
+    "order": "Ranking",
+    "criteria_orders": "Criteria",
+    "rationale": "Rationale",
+    "flags": "Flags",
+    "time_spent_ms": "Time spent",
+    "assignment": "Task",
+}
+
+
+def with_csp(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Add the Content-Security-Policy header to the view's responses."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+    return wrapped
+
+
+def _member_project(request: HttpRequest, project_id: int) -> Project:
+    """The project, if the user is a member of it; 404 otherwise (non-members learn nothing about it)."""
+    return get_object_or_404(Project, pk=project_id, memberships__user=request.user)
+
+
+def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) -> Assignment:
+    """The user's own assignment in this project; 404 for anyone else's."""
+    return get_object_or_404(
+        Assignment.objects.select_related("task__prompt"), pk=assignment_id, rater=request.user, task__project=project
+    )
+
+
+@require_GET
+@login_required
+@with_csp
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = list(Membership.objects.filter(user=request.user).select_related("project").order_by("project__name"))
+    project_ids = [m.project_id for m in memberships]
+    task_counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for row in (
+        RankingTask.objects.filter(project_id__in=project_ids)
+        .values("project_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        task_counts[row["project_id"]][row["status"]] = row["n"]
+    mine = dict(
+        Ranking.objects.filter(rater=request.user, task__project_id__in=project_ids)
+        .values_list("task__project_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    projects = []
+    for m in memberships:
+        counts = task_counts[m.project_id]
+        total = sum(counts.values())
+        projects.append(
+            {
+                "project": m.project,
+                "role": m.get_role_display(),
+                "total": total,
+                "complete": counts.get(RankingTask.COMPLETE, 0),
+                "mine": mine.get(m.project_id, 0),
+            }
+        )
+    return render(request, "annotation/home.html", {"projects": projects})
+
+
+def _rate_context(
+    request: HttpRequest,
+    project: Project,
+    assignment: Assignment,
+    *,
+    errors: dict[str, str] | None = None,
+    state: dict | None = None,
+    rationale: str = "",
+    flags: list[str] | None = None,
+) -> dict:
+    task = assignment.task
+    by_id = {c.pk: c for c in Completion.objects.filter(tasks=task)}
+    shown = [cid for cid in assignment.display_order if cid in by_id] or sorted(by_id)
+    outputs = [{"n": n, "id": cid, "text": by_id[cid].text} for n, cid in enumerate(shown, start=1)]
+    criteria = [str(c) for c in (project.criteria or [])]
+    state = state or {"order": [], "criteria_orders": {}, "time_spent_ms": 0}
+    return {
+        "project": project,
+        "assignment": assignment,
+        "prompt": task.prompt,
+        "outputs": outputs,
+        "criteria": criteria,
+        "flag_choices": Ranking.FLAG_CHOICES,
+        "flags": flags or [],
+        "rationale": rationale,
+        "errors": [(FIELD_LABELS.get(k, k), v) for k, v in (errors or {}).items()],
+        "done_by_me": Ranking.objects.filter(rater=request.user, task__project=project).count(),
+        "rate_data": {
+            "assignment": assignment.pk,
+            "outputs": [{"n": o["n"], "id": o["id"]} for o in outputs],
+            "criteria": criteria,
+            "initial": state,
+        },
+    }
+
+
+@require_GET
+@login_required
+@with_csp
+def rate(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _member_project(request, project_id)
+    assignment = next_assignment(project, request.user)
+    if assignment is None:
+        done = Ranking.objects.filter(rater=request.user, task__project=project).count()
+        return render(request, "annotation/no_tasks.html", {"project": project, "done_by_me": done})
+    return render(request, "annotation/rate.html", _rate_context(request, project, assignment))
+
+
+@require_POST
+@login_required
+@with_csp
+def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    project = _member_project(request, project_id)
+    assignment = _own_assignment(request, project, assignment_id)
+    form = RankingForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise SubmissionError(form.error_dict())
+        submit_ranking(assignment, form.payload())
+    except SubmissionError as exc:
+        if "assignment" in exc.errors:
+            # The task itself is gone (skipped, or the expired lease went to others): move on to the next one.
+            messages.error(request, f"Not saved: {exc.errors['assignment']}")
+            return redirect("annotation:rate", project_id=project.pk)
+        context = _rate_context(
+            request,
+            project,
+            assignment,
+            errors=exc.errors,
+            state=form.submitted_state(),
+            rationale=request.POST.get("rationale", ""),
+            flags=[f for f in request.POST.getlist("flags") if f in Ranking.FLAG_CHOICES],
+        )
+        return render(request, "annotation/rate.html", context, status=400)
+    messages.success(request, "Ranking saved.")
+    return redirect("annotation:rate", project_id=project.pk)
+
+
+@require_POST
+@login_required
+@with_csp
+def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    project = _member_project(request, project_id)
+    assignment = _own_assignment(request, project, assignment_id)
+    reason = request.POST.get("reason", "skip")
+    if reason not in SKIP_REASONS:
+        return HttpResponseBadRequest(f"reason must be one of {sorted(SKIP_REASONS)}")
+    release(assignment, reason)
+    if reason.startswith("flag:"):
+        messages.info(request, f"Task flagged as {reason.removeprefix('flag:')} and skipped.")
+    else:
+        messages.info(request, "Task skipped.")
+    return redirect("annotation:rate", project_id=project.pk)
