@@ -1,4 +1,4 @@
-"""Training end to end against the database: snapshot, registry, idempotency, the lock, promotion and a killed worker."""
+"""Training end to end with the database: snapshot, registry, idempotency, lock, promotion, a killed worker."""
 
 from __future__ import annotations
 
