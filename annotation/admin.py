@@ -1,0 +1,398 @@
+"""Django admin for ML engineers: projects with progress and agreement, tasks, leases and rankings.
+
+Built to stay fast with millions of rows: counts come from correlated subqueries evaluated only for the
+rows on the page, foreign keys use raw-id widgets (no giant <select>s), changelists never ask for the
+unfiltered total twice, and an unfiltered PostgreSQL changelist uses the planner's row estimate.
+All model text shown in custom columns goes through format_html / escaping.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from annotation.agreement import project_agreement
+from annotation.models import (
+    Assignment,
+    Completion,
+    Membership,
+    Project,
+    Prompt,
+    Ranking,
+    RankingTask,
+    RaterProfile,
+)
+
+# The agreement page reads at most this many of a project's latest rankings.
+AGREEMENT_MAX_RANKINGS = 50_000
+PRIORITY_STEP = 10
+EXCERPT_CHARS = 80
+
+admin.site.site_header = "Verdict admin"
+admin.site.site_title = "Verdict admin"
+admin.site.index_title = "Projects, tasks, rankings, models and jobs"
+
+
+class EstimatedCountPaginator(Paginator):
+    """Uses PostgreSQL's row estimate for an unfiltered changelist of a big table (exact count otherwise)."""
+
+    exact_below = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        query = getattr(qs, "query", None)
+        if query is not None and not query.where and not query.distinct:
+            connection = connections[qs.db]
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table]
+                    )
+                    row = cursor.fetchone()
+                if row and row[0] >= self.exact_below:
+                    return int(row[0])
+        return super().count
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+
+
+def excerpt(text: str, chars: int = EXCERPT_CHARS) -> str:
+    return Truncator(text.replace("\n", " ")).chars(chars)
+
+
+def count_of(queryset, group_by: str):
+    """A correlated COUNT(*) subquery over `queryset` (already filtered on OuterRef), 0 when empty."""
+    sub = queryset.order_by().values(group_by).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
+
+
+def format_order(order, labels: dict[int, str] | None = None) -> str:
+    """Tie groups as text, best first: ``12 ≻ 10 = 13 ≻ 11`` (optionally with a label per id)."""
+    labels = labels or {}
+
+    def name(cid) -> str:
+        return f"{cid} ({labels[cid]})" if cid in labels else str(cid)
+
+    return " ≻ ".join(" = ".join(name(c) for c in group) for group in order or [])
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    raw_id_fields = ("user",)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "k", "overlap", "task_count", "complete_percent", "ranking_count", "agreement_link")
+    search_fields = ("name",)
+    inlines = [MembershipInline]
+    readonly_fields = ("created_at", "agreement_link")
+    fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "created_at",
+              "agreement_link")
+
+    def get_queryset(self, request):
+        tasks = RankingTask.objects.filter(project=OuterRef("pk"))
+        rankings = Ranking.objects.filter(task__project=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_tasks=count_of(tasks, "project"),
+                n_complete=count_of(tasks.filter(status=RankingTask.COMPLETE), "project"),
+                n_rankings=count_of(rankings, "task__project"),
+            )
+        )
+
+    @admin.display(description="tasks", ordering="n_tasks")
+    def task_count(self, obj) -> int:
+        return obj.n_tasks
+
+    @admin.display(description="complete")
+    def complete_percent(self, obj) -> str:
+        return percent(obj.n_complete / obj.n_tasks) if obj.n_tasks else "—"
+
+    @admin.display(description="rankings", ordering="n_rankings")
+    def ranking_count(self, obj) -> int:
+        return obj.n_rankings
+
+    @admin.display(description="agreement")
+    def agreement_link(self, obj) -> str:
+        if not obj.pk:
+            return "—"
+        url = reverse("admin:annotation_project_agreement", args=[obj.pk])
+        return format_html('<a href="{}">agreement &amp; raters</a>', url)
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<path:object_id>/agreement/",
+                self.admin_site.admin_view(self.agreement_view),
+                name="annotation_project_agreement",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def agreement_view(self, request, object_id):
+        project = get_object_or_404(Project, pk=object_id)
+        if not self.has_view_permission(request, project):
+            raise PermissionDenied("no permission to view this project")
+        stats = project_agreement(project, max_rankings=AGREEMENT_MAX_RANKINGS)
+        rows = [
+            {
+                "username": s.username,
+                "rankings": s.rankings,
+                "skips": s.skips,
+                "median_time": "—" if s.median_time_s is None else f"{s.median_time_s:.1f} s",
+                "agreement": percent(s.agreement),
+                "gold": "—" if s.gold_accuracy is None else f"{percent(s.gold_accuracy)} ({s.gold_tasks})",
+                "position": percent(s.position_bias),
+                "position_expected": percent(s.position_expected),
+                "flag_rate": percent(s.flag_rate),
+            }
+            for s in stats.raters
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": project,
+            "title": f"Agreement — {project.name}",
+            "stats": stats,
+            "pairwise": percent(stats.pairwise_rate),
+            "alpha_ordinal": "—" if stats.alpha_ordinal is None else f"{stats.alpha_ordinal:.3f}",
+            "alpha_interval": "—" if stats.alpha_interval is None else f"{stats.alpha_interval:.3f}",
+            "rows": rows,
+            "max_rankings": AGREEMENT_MAX_RANKINGS,
+        }
+        return TemplateResponse(request, "admin/annotation/project/agreement.html", context)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("project", "user", "role")
+    list_filter = ("role", "project")
+    list_select_related = ("project", "user")
+    raw_id_fields = ("user", "project")
+    search_fields = ("user__username",)
+
+
+@admin.register(RaterProfile)
+class RaterProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "display_name", "expertise", "is_active_rater", "created_at")
+    list_filter = ("is_active_rater",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    search_fields = ("user__username", "display_name")
+
+
+# --- prompts and completions --------------------------------------------------------------------
+
+
+class CompletionInline(admin.StackedInline):
+    model = Completion
+    extra = 0
+    fields = ("model_name", "text", "metadata")
+
+
+class IdOrExactExternalIdSearch:
+    """Search by primary key or exact external id: both indexed, unlike a LIKE over a million texts."""
+
+    search_fields = ("external_id",)
+    search_help_text = "A prompt id or an exact external id."
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(**{self.external_id_lookup: term})
+        if term.isdigit():
+            condition |= Q(**{self.id_lookup: int(term)})
+        return queryset.filter(condition), False
+
+
+@admin.register(Prompt)
+class PromptAdmin(IdOrExactExternalIdSearch, BigTableAdmin):
+    external_id_lookup = "external_id"
+    id_lookup = "pk"
+    list_display = ("id", "external_id", "text_excerpt", "project", "completion_count", "created_at")
+    list_filter = ("project",)
+    list_select_related = ("project",)
+    raw_id_fields = ("project",)
+    inlines = [CompletionInline]
+
+    def get_queryset(self, request):
+        completions = Completion.objects.filter(prompt=OuterRef("pk"))
+        return super().get_queryset(request).annotate(n_completions=count_of(completions, "prompt"))
+
+    @admin.display(description="text")
+    def text_excerpt(self, obj) -> str:
+        return excerpt(obj.text)
+
+    @admin.display(description="completions")
+    def completion_count(self, obj) -> int:
+        return obj.n_completions
+
+
+@admin.register(Completion)
+class CompletionAdmin(BigTableAdmin):
+    list_display = ("id", "prompt", "model_name", "text_excerpt")
+    list_select_related = ("prompt",)
+    raw_id_fields = ("prompt",)
+    search_fields = ("=model_name",)
+
+    @admin.display(description="text")
+    def text_excerpt(self, obj) -> str:
+        return excerpt(obj.text)
+
+
+# --- ranking tasks ------------------------------------------------------------------------------
+
+
+class PriorityFilter(admin.SimpleListFilter):
+    """Buckets instead of one entry per distinct priority (no DISTINCT scan of the task table)."""
+
+    title = "priority"
+    parameter_name = "priority_band"
+
+    def lookups(self, request, model_admin):
+        return [("raised", "raised (> 0)"), ("default", "default (0)"), ("lowered", "lowered (< 0)")]
+
+    def queryset(self, request, queryset):
+        band = self.value()
+        if band == "raised":
+            return queryset.filter(priority__gt=0)
+        if band == "default":
+            return queryset.filter(priority=0)
+        if band == "lowered":
+            return queryset.filter(priority__lt=0)
+        return queryset
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """The known task sources, plus "other": no DISTINCT scan over the task table to list them."""
+
+    title = "source"
+    parameter_name = "source"
+    known = ("import", "active_learning")
+
+    def lookups(self, request, model_admin):
+        return [(s, s) for s in self.known] + [("other", "other")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "other":
+            return queryset.exclude(source__in=self.known)
+        if value:
+            return queryset.filter(source=value)
+        return queryset
+
+
+@admin.register(RankingTask)
+class RankingTaskAdmin(IdOrExactExternalIdSearch, BigTableAdmin):
+    external_id_lookup = "prompt__external_id"
+    id_lookup = "pk"
+    search_help_text = "A task id or a prompt's exact external id."
+    list_display = ("id", "project", "prompt_excerpt", "status", "priority", "progress", "is_gold", "source",
+                     "created_at")
+    list_filter = ("status", PriorityFilter, "is_gold", SourceFilter, "project")
+    list_select_related = ("project", "prompt")
+    raw_id_fields = ("project", "prompt", "completions")
+    readonly_fields = ("submitted_count", "created_at")
+    ordering = ("-id",)
+    actions = ["raise_priority", "lower_priority"]
+
+    @admin.display(description="prompt")
+    def prompt_excerpt(self, obj) -> str:
+        return excerpt(obj.prompt.text)
+
+    @admin.display(description="progress", ordering="submitted_count")
+    def progress(self, obj) -> str:
+        return f"{obj.submitted_count}/{obj.project.overlap}"
+
+    @admin.action(description=f"Raise priority by {PRIORITY_STEP} (served sooner)")
+    def raise_priority(self, request, queryset):
+        n = queryset.update(priority=F("priority") + PRIORITY_STEP)
+        self.message_user(request, f"Raised the priority of {n} task(s) by {PRIORITY_STEP}.", messages.SUCCESS)
+
+    @admin.action(description=f"Lower priority by {PRIORITY_STEP}")
+    def lower_priority(self, request, queryset):
+        n = queryset.update(priority=F("priority") - PRIORITY_STEP)
+        self.message_user(request, f"Lowered the priority of {n} task(s) by {PRIORITY_STEP}.", messages.SUCCESS)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(BigTableAdmin):
+    list_display = ("id", "task", "rater", "status", "leased_at", "expires_at", "skip_reason")
+    list_filter = ("status",)
+    list_select_related = ("task", "rater")
+    raw_id_fields = ("task", "rater")
+    readonly_fields = ("display_order",)
+    search_fields = ("=rater__username",)
+    ordering = ("-id",)
+
+
+@admin.register(Ranking)
+class RankingAdmin(BigTableAdmin):
+    """Rankings are the record of what raters said: viewable, never edited or deleted here."""
+
+    list_display = ("id", "task", "rater", "order_text", "flag_list", "time_spent_ms", "submitted_at")
+    list_filter = ("submitted_at",)
+    list_select_related = ("task", "rater")
+    search_fields = ("=rater__username",)
+    ordering = ("-id",)
+    fields = ("task", "rater", "assignment", "order_detail", "display_order", "criteria_orders", "rationale",
+              "flags", "time_spent_ms", "submitted_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="order (best first)")
+    def order_text(self, obj) -> str:
+        return format_order(obj.order)
+
+    @admin.display(description="flags")
+    def flag_list(self, obj) -> str:
+        return ", ".join(obj.flags or []) or "—"
+
+    @admin.display(description="order (best first)")
+    def order_detail(self, obj):
+        completions = {c.id: c for c in Completion.objects.filter(tasks=obj.task_id)}
+        rows = []
+        for rank, group in enumerate(obj.order or [], start=1):
+            for cid in group:
+                c = completions.get(cid)
+                model = c.model_name if c else "?"
+                text = excerpt(c.text, 160) if c else "(missing)"
+                tie = " (tie)" if len(group) > 1 else ""
+                rows.append((rank, tie, cid, model, text))
+        items = format_html_join("", "<li>#{}{} — completion {} ({}): {}</li>", rows)
+        return format_html("<p>{}</p><ol style='margin-left:1em'>{}</ol>", format_order(obj.order), items)
