@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from annotation.assignment import next_assignment, release
 from annotation.forms import SKIP_REASONS, RankingForm
@@ -71,7 +71,7 @@ def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) 
     )
 
 
-@require_GET
+@require_safe
 @login_required
 @with_csp
 def home(request: HttpRequest) -> HttpResponse:
@@ -143,7 +143,7 @@ def _rate_context(
     }
 
 
-@require_GET
+@require_safe
 @login_required
 @with_csp
 def rate(request: HttpRequest, project_id: int) -> HttpResponse:

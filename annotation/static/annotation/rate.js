@@ -395,6 +395,8 @@
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key;
+    // Enter on a button or link the rater tabbed to does what that control says.
+    if (key === "Enter" && event.target.closest && event.target.closest("button, a[href], summary")) return;
     if (!helpOverlay.hidden) {
       if (key === "Escape" || key === "?") {
         setHelp(false);

@@ -1,0 +1,185 @@
+"""The rate page in a real headless Chromium: rank with the keyboard only, submit, and check the database.
+
+Set VERDICT_SCREENSHOT=/some/file.png to also save a screenshot of the rate page.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from annotation.models import Assignment, Ranking
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls here are still plain synchronous ones.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
+]
+
+OUTPUT_TEXTS = [
+    "Paris is the capital of France. It has been the seat of government since the 10th century.",
+    "The capital of France is **Paris**.\n\n- population ≈ 2.1 million (city)\n- on the Seine",
+    "I think it's Lyon. <script>alert('pwned')</script>",
+    "France's capital: Paris. See [the city site](https://www.paris.fr) or `print('Paris')`.",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+    page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    yield page
+    context.close()
+
+
+def log_in_and_open_rate_page(page, project) -> None:
+    page.goto(f"/accounts/login/?next=/projects/{project.pk}/rate/")
+    page.fill("#id_username", "rater1")
+    page.fill("#id_password", "pw-for-tests-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/projects/{project.pk}/rate/")
+    page.wait_for_selector("body.js-ready")
+
+
+def shown_ids(page) -> list[int]:
+    """Completion ids in on-screen order (output 1, 2, …)."""
+    return [int(x) for x in page.eval_on_selector_all("article.output", "els => els.map(e => e.dataset.id)")]
+
+
+def test_rank_with_the_keyboard_only(page, project, rater, make_task):
+    task = make_task(project, texts=OUTPUT_TEXTS, prompt_text="What is the capital of **France**?")
+    log_in_and_open_rate_page(page, project)
+    ids = shown_ids(page)
+    assignment = Assignment.objects.get(rater=rater, task=task)
+    assert ids == assignment.display_order
+
+    # 3 = 1 (tie), 2 by mistake, Backspace undoes it, then 4, then 2.
+    for key in ["3", "=", "1", "2", "Backspace", "4", "2"]:
+        page.keyboard.press(key)
+    # Typing in the rationale box must not trigger shortcuts (digits, s, f, g, Enter are just text there).
+    page.keyboard.press("r")
+    page.keyboard.type("Output 3 and 1 are equally good; 2 is fine. See f, g, s.")
+    page.keyboard.press("Escape")
+    assert page.locator("#status").inner_text().startswith("All 4 ranked")
+    assert page.locator(f'.rank-badge[data-badge-for="{ids[2]}"]').inner_text() == "#1 · tie"
+    assert page.locator(f'.rank-badge[data-badge-for="{ids[1]}"]').inner_text() == "#3"
+    # The hostile output is shown as text, never executed (no dialog fired above).
+    hostile = task.completions.get(text=OUTPUT_TEXTS[2]).pk
+    assert "<script>alert('pwned')</script>" in page.locator(f'article[data-id="{hostile}"] .output-body').inner_text()
+
+    if os.environ.get("VERDICT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VERDICT_SCREENSHOT"], full_page=True)
+
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=No tasks left")
+    ranking = Ranking.objects.get(assignment=assignment)
+    assert ranking.order == [sorted([ids[2], ids[0]]), [ids[3]], [ids[1]]]
+    assert ranking.display_order == ids
+    assert ranking.rationale == "Output 3 and 1 are equally good; 2 is fine. See f, g, s."
+    assert 0 < ranking.time_spent_ms < 120_000
+    assert Assignment.objects.get(pk=assignment.pk).status == Assignment.SUBMITTED
+    assert not page.console_errors, page.console_errors  # e.g. CSP violations
+
+
+def test_move_tie_and_incomplete_submit_with_the_keyboard(page, project, rater, make_task):
+    task = make_task(project)
+    log_in_and_open_rate_page(page, project)
+    ids = shown_ids(page)
+
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")  # 1 of 4 ranked: refused in the page, nothing posted
+    assert "Rank all 4 outputs" in page.locator("#status").inner_text()
+    assert not Ranking.objects.exists()
+
+    for key in ["2", "3", "4"]:
+        page.keyboard.press(key)
+    page.keyboard.press("ArrowUp")  # focus: output 4 → output 3
+    page.keyboard.press("ArrowDown")  # back to output 4
+    page.keyboard.press("Shift+ArrowUp")  # 1, 2, 4, 3
+    page.keyboard.press("t")  # output 4 tied with output 2: 1, 2 = 4, 3
+    page.keyboard.press("g")  # hide the guidelines
+    assert page.locator("#guidelines-body").is_hidden()
+    page.keyboard.press("?")
+    assert page.locator("#help-overlay").is_visible()
+    page.keyboard.press("Escape")
+    assert page.locator("#help-overlay").is_hidden()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=No tasks left")
+    ranking = Ranking.objects.get(task=task, rater=rater)
+    assert ranking.order == [[ids[0]], sorted([ids[1], ids[3]]), [ids[2]]]
+    assert not page.console_errors, page.console_errors
+
+
+def test_skip_needs_a_second_press(page, project, rater, make_task):
+    task = make_task(project)
+    log_in_and_open_rate_page(page, project)
+    page.keyboard.press("s")
+    assert "Press s again" in page.locator("#status").inner_text()
+    assert Assignment.objects.get(task=task, rater=rater).status == Assignment.LEASED
+    page.keyboard.press("s")
+    page.wait_for_selector("text=No tasks left")
+    skipped = Assignment.objects.get(task=task, rater=rater)
+    assert skipped.status == Assignment.SKIPPED and skipped.skip_reason == "skip"
+
+
+def test_refused_submissions_keep_the_raters_input(page, project, rater, make_task):
+    make_task(project)
+    log_in_and_open_rate_page(page, project)
+    ids = shown_ids(page)
+    for key in ["2", "1", "4", "3"]:
+        page.keyboard.press(key)
+    # A half-done criterion ranking is refused in the page, before anything is posted.
+    page.keyboard.press("c")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    assert "Finish the helpful ranking" in page.locator("#status").inner_text()
+    for key in ["2", "3", "4"]:
+        page.keyboard.press(key)
+    page.keyboard.press("r")
+    page.keyboard.type("my notes")
+    page.keyboard.press("Escape")
+    # Meanwhile a manager drops that criterion: the server refuses, and the page comes back with the input kept.
+    project.criteria = ["harmless"]
+    project.save()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#errors")
+    page.wait_for_selector("body.js-ready")
+    assert "unknown criterion 'helpful'" in page.locator("#errors").inner_text()
+    assert page.locator("#rationale").input_value() == "my notes"
+    assert page.locator(f'.rank-badge[data-badge-for="{ids[1]}"]').inner_text() == "#1"
+    assert not Ranking.objects.exists()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=No tasks left")
+    ranking = Ranking.objects.get(rater=rater)
+    assert ranking.order == [[ids[1]], [ids[0]], [ids[3]], [ids[2]]]
+    assert ranking.criteria_orders == {} and ranking.rationale == "my notes"
