@@ -116,7 +116,9 @@ def simulate(feats, pairs, pool, test, strategy, seed, args) -> tuple[list[int],
         if len(labelled) >= args.budget:
             return sizes, accs
         taken = set(labelled)
-        rest = np.array([i for i in pool if i not in taken])
+        rest = np.array([i for i in pool if i not in taken], dtype=np.int64)
+        if len(rest) == 0:
+            return sizes, accs
         # The selector never sees the label: stability and pair features are symmetric in a and b.
         cand = pairs[rest]
         stab = pair_stability(heads, feats, cand)
@@ -136,10 +138,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(DATASETS), default="pandalm")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--test-size", type=int, default=500)
+    ap.add_argument("--test-size", type=int, default=300)
     ap.add_argument("--seed-size", type=int, default=20)
     ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--budget", type=int, default=400)
+    ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--dims", type=int, default=64, help="PCA dimensions (0 = raw features)")
