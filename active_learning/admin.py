@@ -28,19 +28,19 @@ class SelectedItemInline(admin.TabularInline):
 @admin.register(SelectionRound)
 class SelectionRoundAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "project", "strategy", "trigger", "status", "model_version_number", "batch_size",
+        "id", "project", "strategy", "trigger", "status", "model_version", "batch_size",
         "selected", "raised", "created", "mean_instability", "created_at",
     )
     list_filter = ("project", "strategy", "trigger", "status")
     readonly_fields = (
-        "project", "strategy", "trigger", "status", "model_version_id_ref", "model_version_number",
+        "project", "strategy", "trigger", "status", "model_version",
         "feature_source", "batch_size", "params", "dedupe_key", "summary", "score_histogram", "error",
         "created_at", "finished_at",
     )
     inlines = [SelectedItemInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("project")
+        return super().get_queryset(request).select_related("project", "model_version")
 
     @admin.display(description="selected")
     def selected(self, obj: SelectionRound) -> int:

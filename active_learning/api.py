@@ -26,7 +26,7 @@ class RoundSerializer(serializers.ModelSerializer):
     class Meta:
         model = SelectionRound
         fields = [
-            "id", "project", "strategy", "trigger", "status", "model_version_id_ref", "model_version_number",
+            "id", "project", "strategy", "trigger", "status", "model_version",
             "feature_source", "batch_size", "params", "summary", "error", "selected", "created_at", "finished_at",
         ]
         read_only_fields = fields

@@ -67,10 +67,14 @@ class SelectionRound(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="selection_rounds")
     strategy = models.CharField(max_length=32, choices=STRATEGY_CHOICES)
-    # The reward-model version whose features/scores were used (rewardmodel.RewardModelVersion pk; kept as a
-    # plain id so rounds survive version deletion and this app does not depend on that app's migrations).
-    model_version_id_ref = models.PositiveBigIntegerField(null=True, blank=True, verbose_name="model version id")
-    model_version_number = models.PositiveIntegerField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "rewardmodel.RewardModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="selection_rounds",
+        help_text="The active reward-model version whose features and scores were used (none: frozen backbone).",
+    )
     feature_source = models.CharField(max_length=300, blank=True, help_text="Where the embeddings came from.")
     batch_size = models.PositiveIntegerField()
     params = models.JSONField(default=dict, blank=True)

@@ -304,8 +304,7 @@ def _run(rnd: SelectionRound) -> None:
         )
         SelectionRound.objects.filter(pk=rnd.pk).update(
             status=SelectionRound.DONE,
-            model_version_id_ref=getattr(version, "pk", None),
-            model_version_number=getattr(version, "number", None),
+            model_version=version,
             feature_source=source[:300],
             summary=_summary(stab, chosen, len(comps), len(pairs)),
             finished_at=timezone.now(),

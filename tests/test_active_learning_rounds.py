@@ -225,3 +225,27 @@ def test_embeddings_are_normalised(tiny_backbone):
     assert vecs.shape == (2, 32) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError):
         embedding.embed_texts(["q"], [])
+
+
+def test_round_uses_the_active_reward_model_and_its_parent(labelled_project, settings, tmp_path):
+    """Features via rewardmodel.scoring.embed, margin from the active version, flips against its parent."""
+    from rewardmodel.models import RewardModelVersion
+    from rewardmodel.testing import make_tiny_backbone
+
+    project, _ = labelled_project
+    settings.VERDICT_MODEL_ROOT = tmp_path
+    make_tiny_backbone(tmp_path / "v1", seed=0)
+    make_tiny_backbone(tmp_path / "v2", seed=1)
+    common = {"project": project, "status": RewardModelVersion.READY, "base_model": "tiny"}
+    parent = RewardModelVersion.objects.create(number=1, path="v1", job_key="k1", **common)
+    active = RewardModelVersion.objects.create(
+        number=2, path="v2", job_key="k2", parent=parent, is_active=True, **common
+    )
+    rnd = pipeline.run_round(project, "uncertainty_diversity", 5, seed=0)
+    assert rnd.status == SelectionRound.DONE and rnd.model_version_id == active.pk
+    assert rnd.feature_source == f"version:{active.pk}"
+    assert CachedEmbedding.objects.filter(source_key=f"version:{active.pk}").count() == 5 * project.k
+    # Two independently random models disagree on some pairs: flips are counted and favoured.
+    assert rnd.summary["flips_all"] > 0
+    assert rnd.items.count() == 5
+    assert all(item.scores["margin"] >= 0 for item in rnd.items.all())
