@@ -183,3 +183,26 @@ def test_refused_submissions_keep_the_raters_input(page, project, rater, make_ta
     ranking = Ranking.objects.get(rater=rater)
     assert ranking.order == [[ids[1]], [ids[0]], [ids[3]], [ids[2]]]
     assert ranking.criteria_orders == {} and ranking.rationale == "my notes"
+
+
+def test_drag_and_drop_reorders_and_ties(page, project, rater, make_task):
+    make_task(project)
+    log_in_and_open_rate_page(page, project)
+    ids = shown_ids(page)
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    slot = page.locator("#rank-form .ranking[data-ranking='overall'] li.slot")
+    # Output 2's header dropped on the top edge of the first slot: it goes first.
+    page.locator("#output-2 .output-head").drag_to(slot.nth(0), target_position={"x": 20, "y": 2})
+    assert [int(x) for x in slot.evaluate_all("els => els.map(e => e.dataset.id)")] == [ids[1], ids[0], ids[2]]
+    # The unranked chip 4 dropped onto the middle of output 1's slot: tied with it.
+    box = slot.nth(1).bounding_box()
+    page.locator(f".ranking[data-ranking='overall'] .chip[data-id='{ids[3]}']").drag_to(
+        slot.nth(1), target_position={"x": 40, "y": box["height"] / 2}
+    )
+    assert page.locator(f'.rank-badge[data-badge-for="{ids[3]}"]').inner_text() == "#2 · tie"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=No tasks left")
+    ranking = Ranking.objects.get(rater=rater)
+    assert ranking.order == [[ids[1]], sorted([ids[0], ids[3]]), [ids[2]]]
+    assert not page.console_errors, page.console_errors
