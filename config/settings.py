@@ -147,6 +147,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ranking tasks, rankings, exports and reward-model scoring for RLHF data.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status` field with different choices: give each enum its own name.
+    "ENUM_NAME_OVERRIDES": {"SelectionRoundStatusEnum": "active_learning.models.SelectionRound.STATUSES"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------
