@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,7 +39,16 @@ class ScoreRequest(serializers.Serializer):
         return data
 
 
+class ScoreResponse(serializers.Serializer):
+    version = serializers.IntegerField()
+    version_id = serializers.IntegerField()
+    scores = serializers.ListField(child=serializers.FloatField())
+
+
 class ScoreView(APIView):
+    serializer_class = ScoreRequest
+
+    @extend_schema(request=ScoreRequest, responses=ScoreResponse)
     def post(self, request, project_id: int):
         project = get_object_or_404(Project, pk=project_id)
         if not request.user.is_staff and not Membership.objects.filter(project=project, user=request.user).exists():
