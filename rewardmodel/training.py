@@ -132,6 +132,9 @@ def write_version_dir(final: Path, model, tokenizer, files: dict[str, dict]) -> 
 def _claim_version(project_id: int, key: str, base_model: str, config: dict, snap_info: dict) -> RewardModelVersion:
     """The version row for this job key: reuse an unfinished one (redelivery), else create the next number."""
     with transaction.atomic():
+        # We hold the project's training lock, so any other version still "training" belongs to a dead worker.
+        RewardModelVersion.objects.filter(project_id=project_id, status=RewardModelVersion.TRAINING).exclude(
+            job_key=key).update(status=RewardModelVersion.FAILED)
         existing = RewardModelVersion.objects.select_for_update().filter(job_key=key).first()
         if existing is not None:
             return existing
@@ -151,7 +154,10 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
                                                defaults={"trigger": trigger})
     run.status, run.started_at, run.message = TrainingRun.RUNNING, timezone.now(), ""
     run.save(update_fields=["status", "started_at", "message"])
-    if not locks.acquire(project_id, task_id):
+    if locks.acquire(project_id, task_id):
+        TrainingRun.objects.filter(project_id=project_id, status=TrainingRun.RUNNING).exclude(pk=run.pk).update(
+            status=TrainingRun.FAILED, finished_at=timezone.now(), message="worker lost (its lock expired)")
+    else:
         run.status, run.finished_at = TrainingRun.SKIPPED, timezone.now()
         run.message = "another training of this project is running"
         run.save(update_fields=["status", "finished_at", "message"])
