@@ -52,7 +52,8 @@ def validate_order(order, completion_ids: set[int], label: str = "order") -> lis
     if set(seen) != completion_ids:
         missing = sorted(completion_ids - set(seen))
         extra = sorted(set(seen) - completion_ids)
-        raise SubmissionError({label: f"must rank exactly this task's completions (missing {missing}, unknown {extra})"})
+        raise SubmissionError(
+            {label: f"must rank exactly this task's completions (missing {missing}, unknown {extra})"})
     return clean
 
 
@@ -66,7 +67,8 @@ def validate_payload(task: RankingTask, payload: RankingPayload) -> RankingPaylo
     clean_criteria = {}
     for name, corder in criteria.items():
         if name not in allowed:
-            raise SubmissionError({"criteria_orders": f"unknown criterion {name!r}; this project has {sorted(allowed)}"})
+            raise SubmissionError(
+                {"criteria_orders": f"unknown criterion {name!r}; this project has {sorted(allowed)}"})
         clean_criteria[name] = validate_order(corder, ids, label=f"criteria_orders.{name}")
     flags = payload.flags or []
     if not isinstance(flags, list) or any(f not in Ranking.FLAG_CHOICES for f in flags):
