@@ -42,6 +42,7 @@ class TrainConfig:
     num_threads: int = 0  # 0: leave torch's default
     device: str = "auto"  # auto → cuda when available, else cpu
     holdout_fraction: float = 0.2
+    disable_dropout: bool = True  # dropout adds noise to reward differences; TRL's RewardConfig turns it off too
 
     @classmethod
     def from_dict(cls, data: dict | None) -> TrainConfig:
@@ -106,6 +107,12 @@ def ranking_loss(rewards: torch.Tensor, pair_index: torch.Tensor, pair_owner: to
     return loss
 
 
+def switch_off_dropout(model) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -123,6 +130,8 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     device = pick_device(config.device)
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     model.to(device)
+    if config.disable_dropout:
+        switch_off_dropout(model)
     model.train()
 
     # Tokenize every completion once, up front.

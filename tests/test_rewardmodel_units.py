@@ -85,6 +85,20 @@ def test_training_is_reproducible_and_learns(tiny):
     assert other.losses != runs[0].losses[: len(other.losses)]
 
 
+def test_dropout_is_off_while_training_unless_asked_for(tiny):
+    def dropout_rates(model):
+        return {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+
+    model, tok = load_backbone(tiny)
+    assert dropout_rates(model) - {0.0}, "the tiny config should carry some dropout to switch off"
+    train(model, tok, examples(4), TrainConfig(batch_rankings=2, max_length=32, device="cpu"))
+    assert dropout_rates(model) == {0.0}
+    kept, tok = load_backbone(tiny)
+    before = dropout_rates(kept)
+    train(kept, tok, examples(4), TrainConfig(batch_rankings=2, max_length=32, device="cpu", disable_dropout=False))
+    assert dropout_rates(kept) == before
+
+
 def test_predict_matches_batch_order(tiny):
     model, tok = load_backbone(tiny)
     prompts, comps = ["a", "b b b b b b", "c c"], ["x", "y y y y", "z"]
