@@ -55,10 +55,13 @@ def snapshot_hash(records: list) -> str:
 
 
 def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Snapshot:
-    """All rankings of the project (or exactly `ranking_ids`), in id order; rankings without any pair are skipped."""
+    """The project's unflagged rankings (or exactly `ranking_ids`), in id order; rankings without any pair are
+    skipped. Flagged rankings (unsafe, broken, unsure…) are left out, as the TRL export leaves them out by default."""
     rankings = Ranking.objects.filter(task__project_id=project_id).select_related("task__prompt").order_by("id")
     if ranking_ids is not None:
         rankings = rankings.filter(id__in=ranking_ids)
+    else:
+        rankings = rankings.filter(flags=[])
     rankings = list(rankings)
     used_ids = {cid for r in rankings for group in r.order for cid in group}
     texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))

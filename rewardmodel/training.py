@@ -249,7 +249,7 @@ def new_rankings_since_last_version(project_id: int) -> int:
                                                                                  RewardModelVersion.REJECTED])
             .order_by("-number").first())
     seen = set(last.snapshot.get("ranking_ids", [])) if last else set()
-    ids = Ranking.objects.filter(task__project_id=project_id).values_list("id", flat=True)
+    ids = Ranking.objects.filter(task__project_id=project_id, flags=[]).values_list("id", flat=True)
     return sum(1 for i in ids if i not in seen)
 
 

@@ -72,6 +72,20 @@ def test_ties_give_fewer_pairs_in_snapshot(project, make_task, rater):
     assert [len(e.pairs) for e in snap.examples] == [5, 5, 5]
 
 
+def test_flagged_rankings_are_not_trained_on(project, make_task, rater):
+    from rewardmodel.training import new_rankings_since_last_version
+
+    add_rankings(project, make_task, [rater], 3)
+    flagged = Ranking.objects.order_by("id").first()
+    flagged.flags = ["unsafe"]
+    flagged.save(update_fields=["flags"])
+    snap = build_snapshot(project.pk)
+    assert len(snap.examples) == 2 and flagged.pk not in snap.ranking_ids
+    assert new_rankings_since_last_version(project.pk) == 2
+    # A redelivered job rebuilds exactly the stored ids, whatever they are.
+    assert build_snapshot(project.pk, ranking_ids=[flagged.pk]).ranking_ids == [flagged.pk]
+
+
 def test_training_writes_a_safetensors_version_and_promotes_it(project, make_task, rater, rater2, tiny, model_root):
     add_rankings(project, make_task, [rater, rater2], 12)
     result = run_training(project.pk, task_id="t-1", backbone=str(tiny), overrides=FAST)
