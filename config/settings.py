@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "django_celery_beat",
     "django_celery_results",
     "annotation",
@@ -89,6 +90,12 @@ TEMPLATES = [
         },
     },
 ]
+
+if MODE == "production":
+    # Workers on other machines share the database and the broker: local SQLite or a folder broker would split them.
+    _missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+    if _missing:
+        raise ImproperlyConfigured(f"{' and '.join(_missing)} must be set in production mode")
 
 DATABASES = {
     "default": dj_database_url.parse(
@@ -147,6 +154,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ranking tasks, rankings, exports and reward-model scoring for RLHF data.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a `status` field with different choices: give each enum its own name.
     "ENUM_NAME_OVERRIDES": {"SelectionRoundStatusEnum": "active_learning.models.SelectionRound.STATUSES"},
 }
@@ -155,7 +165,11 @@ SPECTACULAR_SETTINGS = {
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+    # Redis re-delivers an unacknowledged message after this long: it must outlast the longest training
+    # (acks_late), or a running training would be handed to a second worker. A system check enforces it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("VERDICT_VISIBILITY_TIMEOUT", 6 * 3600)),
+    }
 else:
     # A broker that needs no server: messages are files in var/broker, shared by web, worker and beat.
     _broker_dir = VAR_DIR / "broker"
@@ -180,6 +194,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_ROUTES = {
+    # Exact names win over patterns: the retrain check only reads the database and queues a training.
+    "rewardmodel.tasks.check_retrain_schedules": {"queue": "default"},
     "rewardmodel.tasks.*": {"queue": "gpu"},
     "active_learning.tasks.*": {"queue": "gpu"},
 }
@@ -189,6 +205,9 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1
 
 # --- Reward models --------------------------------------------------------------------------
 VERDICT_MODEL_ROOT = Path(os.environ.get("VERDICT_MODEL_ROOT", VAR_DIR / "models"))
+VERDICT_RM_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_RM_SOFT_TIME_LIMIT", 3 * 3600))  # seconds per training
+VERDICT_RM_TIME_LIMIT = int(os.environ.get("VERDICT_RM_TIME_LIMIT", VERDICT_RM_SOFT_TIME_LIMIT + 600))
+VERDICT_RM_LOCK_TTL = int(os.environ.get("VERDICT_RM_LOCK_TTL", 600))  # refreshed by heartbeats while training
 
 LOGGING = {
     "version": 1,

@@ -9,9 +9,10 @@ def ensure_retrain_schedule(sender=None, **kwargs) -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.MINUTES)
+    # The check is light: it runs on `default`, so it never waits behind a long training on `gpu`.
     PeriodicTask.objects.get_or_create(
         name=RETRAIN_CHECK_NAME,
-        defaults={"task": "rewardmodel.tasks.check_retrain_schedules", "interval": every, "queue": "gpu"},
+        defaults={"task": "rewardmodel.tasks.check_retrain_schedules", "interval": every, "queue": "default"},
     )
 
 
@@ -21,4 +22,6 @@ class RewardmodelConfig(AppConfig):
     verbose_name = "Reward models"
 
     def ready(self) -> None:
+        from rewardmodel import checks  # noqa: F401  (registers the system checks)
+
         post_migrate.connect(ensure_retrain_schedule, sender=self, dispatch_uid="rewardmodel-retrain-schedule")

@@ -1,4 +1,4 @@
-"""Celery tasks on the `gpu` queue: training (acks_late, killed-worker safe, one per project) and the retrain check."""
+"""Celery tasks: training on `gpu` (acks_late, killed-worker safe, one per project); the retrain check on `default`."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ def test_queues_serialisation_and_reliability_settings():
     [
         ("rewardmodel.tasks.train_reward_model", "gpu"),
         ("rewardmodel.tasks.anything_else", "gpu"),
+        ("rewardmodel.tasks.check_retrain_schedules", "default"),
         ("active_learning.tasks.run_round", "gpu"),
         ("verdict.ping", "default"),
         ("annotation.tasks.whatever", "default"),

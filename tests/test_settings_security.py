@@ -26,10 +26,13 @@ def run_manage(*args: str, env_extra: dict[str, str], tmp_path: Path) -> subproc
     )
 
 
+SERVICES = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/verdict", "REDIS_URL": "redis://127.0.0.1:6379/15"}
+
+
 def deploy_check(tmp_path: Path) -> subprocess.CompletedProcess:
     key = secrets.token_urlsafe(50)[:50]
-    return run_manage("check", "--deploy", "--fail-level", "WARNING", env_extra={"DJANGO_SECRET_KEY": key},
-                      tmp_path=tmp_path)
+    return run_manage("check", "--deploy", "--fail-level", "WARNING",
+                      env_extra={"DJANGO_SECRET_KEY": key, **SERVICES}, tmp_path=tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +53,37 @@ def test_production_deploy_check_is_clean(deploy_check_result):
     assert "no issues" in result.stdout
 
 
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_a_local_database_or_broker(tmp_path, missing):
+    env = {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), **SERVICES, missing: ""}
+    result = run_manage("check", env_extra=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert f"{missing} must be set in production mode" in result.stderr
+
+
+def test_training_must_fit_in_the_brokers_visibility_timeout(settings):
+    from rewardmodel.checks import training_fits_in_visibility_timeout
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+    settings.VERDICT_RM_TIME_LIMIT = 3 * 3600
+    assert training_fits_in_visibility_timeout() == []
+    settings.VERDICT_RM_TIME_LIMIT = 6 * 3600
+    errors = training_fits_in_visibility_timeout()
+    assert [e.id for e in errors] == ["rewardmodel.E001"]
+    settings.CELERY_BROKER_URL = "filesystem://"  # no redelivery timeout there
+    assert training_fits_in_visibility_timeout() == []
+
+
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = run_manage("check", env_extra={}, tmp_path=tmp_path)
+    result = run_manage("check", env_extra=SERVICES, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
 def test_unknown_mode_is_refused(tmp_path):
-    result = run_manage("check", env_extra={"VERDICT_MODE": "prod"}, tmp_path=tmp_path)
+    result = run_manage("check", env_extra={"VERDICT_MODE": "prod", **SERVICES}, tmp_path=tmp_path)
     assert result.returncode != 0 and "VERDICT_MODE must be" in result.stderr
 
 
@@ -82,3 +107,12 @@ def test_request_body_limit_is_enforced(client, make_user):
     # The same body is fine under the normal limit (the login form simply re-renders or redirects).
     response = client.post("/accounts/login/", body, content_type="application/x-www-form-urlencoded")
     assert response.status_code in (200, 302)
+
+
+@pytest.mark.django_db
+def test_api_docs_load_swagger_ui_from_our_static_files(client, make_user):
+    client.force_login(make_user("reader"))
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "cdn.jsdelivr" not in body and "drf_spectacular_sidecar/swagger-ui-dist" in body
