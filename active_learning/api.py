@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -48,8 +49,10 @@ class StartRoundSerializer(serializers.Serializer):
 def managed_project(request, project_id: int) -> Project:
     project = get_object_or_404(Project, pk=project_id)
     user = request.user
-    is_manager = Membership.objects.filter(project=project, user=user, role=Membership.MANAGER).exists()
-    if not (user.is_superuser or is_manager):
+    role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    if not user.is_superuser and role is None:
+        raise Http404  # as elsewhere in the API: outsiders cannot tell which projects exist
+    if not (user.is_superuser or role == Membership.MANAGER):
         raise PermissionDenied("only the project's managers can see or start active-learning rounds")
     return project
 

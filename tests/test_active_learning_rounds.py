@@ -168,7 +168,7 @@ def test_failed_round_is_marked_and_routes_nothing(labelled_project, tiny_backbo
 
 
 def test_api_managers_start_and_list_rounds(
-    labelled_project, tiny_backbone, manager, rater, django_capture_on_commit_callbacks
+    labelled_project, tiny_backbone, manager, rater, make_user, django_capture_on_commit_callbacks
 ):
     project, _ = labelled_project
     from config.celery import app
@@ -177,6 +177,9 @@ def test_api_managers_start_and_list_rounds(
     try:
         client = APIClient()
         url = f"/api/projects/{project.pk}/active-learning/rounds/"
+        client.force_authenticate(make_user("outsider"))  # not a member: the project does not exist for them
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"batch_size": 2}, format="json").status_code == 404
         client.force_authenticate(rater)
         assert client.get(url).status_code == 403
         assert client.post(url, {"batch_size": 2}, format="json").status_code == 403
