@@ -29,6 +29,14 @@ test: install
 test-sqlite: install
 	VERDICT_MODE=test DATABASE_URL= REDIS_URL= $(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks (bench/README.md): they read ../shared/data in place and write bench/results/.
+bench-train: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/train_vs_trl.py --seeds 0 1 2 --max-rankings 240
+
+bench-al: install
+	$(PY) bench/active_learning_sim.py --seeds 10
+
 lint: install
 	$(VENV)/bin/ruff check .
 
