@@ -16,7 +16,7 @@ from rewardmodel.models import TrainingLock
 
 
 def lock_ttl() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "VERDICT_RM_LOCK_TTL", 600)))
+    return timedelta(seconds=settings.VERDICT_RM_LOCK_TTL)
 
 
 def acquire(project_id: int, owner: str) -> bool:

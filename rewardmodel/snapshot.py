@@ -54,14 +54,19 @@ def snapshot_hash(records: list) -> str:
     return hashlib.sha256(json.dumps(records, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def trainable_rankings(project_id: int):
+    """The rankings training learns from: unflagged ones (flagged ones are left out, as in the TRL export)."""
+    return Ranking.objects.filter(task__project_id=project_id, flags=[])
+
+
 def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Snapshot:
-    """The project's unflagged rankings (or exactly `ranking_ids`), in id order; rankings without any pair are
-    skipped. Flagged rankings (unsafe, broken, unsure…) are left out, as the TRL export leaves them out by default."""
-    rankings = Ranking.objects.filter(task__project_id=project_id).select_related("task__prompt").order_by("id")
+    """The project's trainable rankings (or exactly `ranking_ids`), in id order; rankings without any pair are
+    skipped."""
     if ranking_ids is not None:
-        rankings = rankings.filter(id__in=ranking_ids)
+        rankings = Ranking.objects.filter(task__project_id=project_id, id__in=ranking_ids)
     else:
-        rankings = rankings.filter(flags=[])
+        rankings = trainable_rankings(project_id)
+    rankings = rankings.select_related("task__prompt").order_by("id")
     rankings = list(rankings)
     used_ids = {cid for r in rankings for group in r.order for cid in group}
     texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-SOFT_LIMIT = int(getattr(settings, "VERDICT_RM_SOFT_TIME_LIMIT", 3 * 3600))
-HARD_LIMIT = int(getattr(settings, "VERDICT_RM_TIME_LIMIT", SOFT_LIMIT + 600))
+SOFT_LIMIT = settings.VERDICT_RM_SOFT_TIME_LIMIT
+HARD_LIMIT = settings.VERDICT_RM_TIME_LIMIT
 
 
 @shared_task(name="rewardmodel.tasks.train_reward_model", bind=True, acks_late=True, reject_on_worker_lost=True,

@@ -26,7 +26,7 @@ from django.utils import timezone
 from rewardmodel import locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
-from rewardmodel.snapshot import Snapshot, build_snapshot
+from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
 from rewardmodel.trainer import TrainConfig, TrainResult, predict, train
 
 log = logging.getLogger(__name__)
@@ -243,13 +243,11 @@ def _finish(run: TrainingRun, status: str, version, message: str) -> None:
 
 
 def new_rankings_since_last_version(project_id: int) -> int:
-    from annotation.models import Ranking
-
     last = (RewardModelVersion.objects.filter(project_id=project_id, status__in=[RewardModelVersion.READY,
                                                                                  RewardModelVersion.REJECTED])
             .order_by("-number").first())
     seen = set(last.snapshot.get("ranking_ids", [])) if last else set()
-    ids = Ranking.objects.filter(task__project_id=project_id, flags=[]).values_list("id", flat=True)
+    ids = trainable_rankings(project_id).values_list("id", flat=True)
     return sum(1 for i in ids if i not in seen)
 
 
