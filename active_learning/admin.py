@@ -33,7 +33,7 @@ class SelectionRoundAdmin(admin.ModelAdmin):
     )
     list_filter = ("project", "strategy", "trigger", "status")
     readonly_fields = (
-        "project", "strategy", "trigger", "status", "model_version",
+        "project", "strategy", "trigger", "status", "model_version", "model_note",
         "feature_source", "batch_size", "params", "dedupe_key", "summary", "score_histogram", "error",
         "created_at", "finished_at",
     )
@@ -41,6 +41,10 @@ class SelectionRoundAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("project", "model_version")
+
+    @admin.display(description="reward model")
+    def model_note(self, obj: SelectionRound) -> str:
+        return obj.summary.get("model_note") or (f"version {obj.model_version.number}" if obj.model_version else "–")
 
     @admin.display(description="selected")
     def selected(self, obj: SelectionRound) -> int:

@@ -1,8 +1,9 @@
 """One active-learning round for a project: candidates → features → stability → selection → routing.
 
 This is the glue between the database, the reward-model app (``rewardmodel.*``) and the pure modules
-``stability`` and ``selection``.  Without an active reward-model version the round still runs: features
-then come from the frozen default backbone and the ensemble alone judges stability.
+``stability`` and ``selection``.  Without an active reward-model version that the promotion gate lets drive
+routing (``registry.version_for_routing``) the round still runs: features then come from the frozen default
+backbone, the ensemble alone judges stability, and the round's summary says why the model was not used.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from active_learning.models import ActiveLearningPolicy, CachedEmbedding, Select
 from active_learning.selection import STRATEGIES, select
 from active_learning.stability import fit_ensemble, pair_features, pair_stability
 from annotation.models import Completion, Project, Ranking, RankingTask
+from rewardmodel import registry, scoring
+from rewardmodel.comparisons import ranking_to_pairs as rm_pairs
 
 log = logging.getLogger(__name__)
 
@@ -28,35 +31,11 @@ MAX_LABELLED_COMPARISONS = 20000
 
 
 def ranking_to_pairs(order: list[list[int]]) -> list[tuple[int, int]]:
-    """(winner, loser) pairs of a ranking; the reward-model app's definition when it is installed."""
-    try:
-        from rewardmodel.comparisons import ranking_to_pairs as rm_pairs
-    except ImportError:
-        pairs = []
-        for i, better in enumerate(order):
-            for worse in order[i + 1 :]:
-                pairs.extend((w, lo) for w in better for lo in worse)
-        return pairs
+    """(winner, loser) completion-id pairs of a ranking (the reward-model app's one definition)."""
     return [(int(w), int(lo)) for w, lo in rm_pairs(order)]
 
 
-# --- reward-model access (optional) ------------------------------------------------------------
-
-
-def active_version(project: Project):
-    try:
-        from rewardmodel.registry import active_version as rm_active
-    except ImportError:
-        return None
-    return rm_active(project)
-
-
-def _rm_scoring():
-    try:
-        from rewardmodel import scoring
-    except ImportError:
-        return None
-    return scoring
+# --- reward-model access -----------------------------------------------------------------------
 
 
 def _texts(completions: list[Completion]) -> tuple[list[str], list[str]]:
@@ -64,8 +43,7 @@ def _texts(completions: list[Completion]) -> tuple[list[str], list[str]]:
 
 
 def version_scores(version, completions: list[Completion]) -> np.ndarray | None:
-    scoring = _rm_scoring()
-    if version is None or scoring is None:
+    if version is None:
         return None
     prompts, texts = _texts(completions)
     return np.asarray(scoring.score(version, prompts, texts), dtype=np.float64).reshape(-1)
@@ -75,15 +53,14 @@ def version_scores(version, completions: list[Completion]) -> np.ndarray | None:
 
 
 def feature_source(version) -> str:
-    if version is not None and _rm_scoring() is not None:
+    if version is not None:
         return f"version:{version.pk}"
     return f"backbone:{embedding.default_backbone_path()}"
 
 
 def _compute_features(version, completions: list[Completion]) -> np.ndarray:
     prompts, texts = _texts(completions)
-    scoring = _rm_scoring()
-    if version is not None and scoring is not None:
+    if version is not None:
         return np.asarray(scoring.embed(version, prompts, texts), dtype=np.float32)
     return embedding.embed_texts(prompts, texts)
 
@@ -263,7 +240,7 @@ def _run(rnd: SelectionRound) -> None:
     project = rnd.project
     params = rnd.params
     seed = int(params.get("seed", 0))
-    version = active_version(project)
+    version, version_note = registry.version_for_routing(project)
     cands = candidate_pairs(project)
     labels = labelled_comparisons(project)
     needed = sorted({i for p in cands.pairs for i in p} | {i for p in labels for i in p})
@@ -306,7 +283,7 @@ def _run(rnd: SelectionRound) -> None:
             status=SelectionRound.DONE,
             model_version=version,
             feature_source=source[:300],
-            summary=_summary(stab, chosen, len(comps), len(pairs)),
+            summary={**_summary(stab, chosen, len(comps), len(pairs)), "model_note": version_note},
             finished_at=timezone.now(),
         )
 

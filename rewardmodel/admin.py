@@ -18,12 +18,13 @@ def _fmt(value, digits: int = 3) -> str:
 @admin.register(RewardModelVersion)
 class RewardModelVersionAdmin(admin.ModelAdmin):
     list_display = ("project", "number", "status", "is_active", "accuracy", "ece", "flip_rate", "length_spearman",
-                    "n_rankings", "created_at", "promoted_at")
+                    "n_rankings", "gate_reason", "created_at", "promoted_at")
     list_filter = ("project", "status", "is_active")
     actions = ["promote_selected", "rollback_projects"]
-    readonly_fields = ("project", "number", "status", "is_active", "path", "base_model", "config", "snapshot_summary",
-                       "metrics_summary", "plots", "parent", "job_key", "created_at", "promoted_at")
-    exclude = ("snapshot", "metrics")
+    readonly_fields = ("project", "number", "status", "is_active", "gate_reason", "gate_interval", "path", "base_model",
+                       "config", "snapshot_summary", "metrics_summary", "plots", "parent", "job_key", "created_at",
+                       "promoted_at")
+    exclude = ("snapshot", "metrics", "gate")
 
     def has_add_permission(self, request) -> bool:
         return False  # versions come from training only
@@ -44,6 +45,18 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
     def length_spearman(self, obj):
         return _fmt((obj.metrics.get("length_correlation") or {}).get("spearman"))
 
+    @admin.display(description="promotion gate")
+    def gate_reason(self, obj):
+        return obj.gate_reason or "–"
+
+    @admin.display(description="accuracy vs active (95% CI)")
+    def gate_interval(self, obj):
+        g = obj.gate
+        if g.get("accuracy_delta") is None:
+            return "–"
+        return format_html("{} ({} to {}), margin {}", _fmt(g["accuracy_delta"]), _fmt(g.get("ci_low")),
+                           _fmt(g.get("ci_high")), _fmt(g.get("margin")))
+
     @admin.display(description="rankings")
     def n_rankings(self, obj):
         return obj.snapshot.get("n_rankings")
@@ -61,10 +74,11 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
         mt = obj.metrics
         corr = mt.get("length_correlation") or {}
         return format_html(
-            "held-out accuracy {} on {} pairs (active {}) · ECE {} → {} with T={} · reward–length Pearson {} "
+            "held-out accuracy {} on {} pairs (active {}) · ECE {} → {} with T={}{} · reward–length Pearson {} "
             "Spearman {} · flip rate vs parent {} · truncated texts {} · {} pairs/s on {}",
             _fmt(mt.get("heldout_accuracy")), mt.get("heldout_pairs"), _fmt(mt.get("active_heldout_accuracy")),
             _fmt(mt.get("ece_before")), _fmt(mt.get("ece_after")), _fmt(mt.get("temperature"), 2),
+            f" (not fitted: {mt['temperature_skipped']})" if mt.get("temperature_skipped") else "",
             _fmt(corr.get("pearson")), _fmt(corr.get("spearman")), _fmt(mt.get("flip_rate_vs_parent")),
             mt.get("truncated"), _fmt(mt.get("pairs_per_second"), 1), mt.get("device"))
 
@@ -94,7 +108,7 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
             return
         version = queryset.get()
         try:
-            registry.promote(version)
+            registry.promote(version, by=request.user.get_username())
         except (ValueError, FileNotFoundError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
@@ -129,7 +143,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(RetrainPolicy)
 class RetrainPolicyAdmin(admin.ModelAdmin):
-    list_display = ("project", "enabled", "min_new_rankings", "backbone_path")
+    list_display = ("project", "enabled", "min_new_rankings", "min_train_rankings", "min_heldout_pairs",
+                    "promotion_margin", "backbone_path")
     list_filter = ("enabled",)
 
 

@@ -1,15 +1,22 @@
-"""POST /api/projects/{id}/score/: rewards from the project's active reward model (members only; staff see all)."""
+"""Reward-model API for project members (staff see all; others get 404).
+
+POST /api/projects/{id}/score/        rewards from the project's active version
+GET  /api/projects/{id}/reward-models/ every version with its status, key held-out metrics and the promotion gate's
+                                      decision and reason (why a version was promoted, rejected or not eligible)
+"""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import Membership, Project
+from annotation.permissions import visible_projects
 from rewardmodel import registry, scoring
+from rewardmodel.models import RewardModelVersion
 
 MAX_ITEMS = 256
 
@@ -50,9 +57,7 @@ class ScoreView(APIView):
 
     @extend_schema(request=ScoreRequest, responses=ScoreResponse)
     def post(self, request, project_id: int):
-        project = get_object_or_404(Project, pk=project_id)
-        if not request.user.is_staff and not Membership.objects.filter(project=project, user=request.user).exists():
-            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        project = get_object_or_404(visible_projects(request.user), pk=project_id)
         body = ScoreRequest(data=request.data)
         body.is_valid(raise_exception=True)
         version = registry.active_version(project)
@@ -62,3 +67,32 @@ class ScoreView(APIView):
         rewards = scoring.score(version, [p for p, _ in pairs], [c for _, c in pairs])
         return Response({"version": version.number, "version_id": version.pk,
                          "scores": [float(r) for r in rewards]})
+
+
+METRIC_KEYS = ("heldout_accuracy", "active_heldout_accuracy", "heldout_pairs", "heldout_rankings", "train_rankings",
+               "train_pairs", "ece_before", "ece_after", "temperature", "temperature_skipped", "flip_rate_vs_parent")
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    metrics = serializers.SerializerMethodField()
+    gate_reason = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = RewardModelVersion
+        fields = ["id", "number", "status", "is_active", "base_model", "gate_reason", "gate", "metrics", "parent",
+                  "created_at", "promoted_at"]
+        read_only_fields = fields
+
+    def get_metrics(self, obj) -> dict:
+        return {k: obj.metrics.get(k) for k in METRIC_KEYS}
+
+
+class VersionList(generics.ListAPIView):
+    """A project's reward-model versions, newest first, with the promotion gate's reason for each."""
+
+    serializer_class = VersionSerializer
+    permission_classes = [IsAuthenticated]  # membership is checked in get_queryset (404 for outsiders)
+
+    def get_queryset(self):
+        project = get_object_or_404(visible_projects(self.request.user), pk=self.kwargs["project_id"])
+        return RewardModelVersion.objects.filter(project=project).order_by("-number")

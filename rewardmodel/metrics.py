@@ -24,11 +24,18 @@ def _nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     return float(np.mean(np.logaddexp(0.0, z) - labels * z))
 
 
+# Temperature scaling is fitted only with enough held-out pairs, and within bounds: on a handful of pairs the
+# optimum runs off to T→0 or T→∞ (seen: 0.013 and 148) and makes calibration worse, not better.
+MIN_CALIBRATION_PAIRS = 50
+TEMPERATURE_BOUNDS = (0.1, 10.0)
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """T minimising the NLL of σ(d / T), searched over log T ∈ [−5, 5]."""
+    """T minimising the NLL of σ(d / T), searched within TEMPERATURE_BOUNDS."""
     if logits.size == 0:
         return 1.0
-    res = optimize.minimize_scalar(lambda lt: _nll(logits, labels, float(np.exp(lt))), bounds=(-5, 5),
+    lo, hi = np.log(TEMPERATURE_BOUNDS)
+    res = optimize.minimize_scalar(lambda lt: _nll(logits, labels, float(np.exp(lt))), bounds=(lo, hi),
                                    method="bounded")
     return float(np.exp(res.x))
 
@@ -50,16 +57,24 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> tuple[
 
 
 def calibration(diffs: np.ndarray, seed: int) -> dict:
-    """ECE of σ(r_w − r_l) before and after temperature scaling fitted on the same held-out pairs."""
+    """ECE of σ(r_w − r_l) before and after temperature scaling fitted on the same held-out pairs.
+
+    With fewer than MIN_CALIBRATION_PAIRS pairs, T stays 1 and ``temperature_skipped`` says why.
+    """
     if diffs.size == 0:
         return {"temperature": 1.0, "ece_before": float("nan"), "ece_after": float("nan"),
-                "reliability_before": [], "reliability_after": []}
+                "reliability_before": [], "reliability_after": [], "temperature_skipped": "no held-out pairs"}
     logits, labels = oriented(diffs, seed)
-    temperature = fit_temperature(logits, labels)
+    skipped = None
+    if diffs.size < MIN_CALIBRATION_PAIRS:
+        temperature = 1.0
+        skipped = f"{diffs.size} held-out pairs, fewer than the {MIN_CALIBRATION_PAIRS} temperature scaling needs"
+    else:
+        temperature = fit_temperature(logits, labels)
     ece_before, table_before = reliability(1 / (1 + np.exp(-logits)), labels)
     ece_after, table_after = reliability(1 / (1 + np.exp(-logits / temperature)), labels)
     return {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after,
-            "reliability_before": table_before, "reliability_after": table_after}
+            "reliability_before": table_before, "reliability_after": table_after, "temperature_skipped": skipped}
 
 
 def length_correlation(rewards: np.ndarray, lengths: np.ndarray) -> dict:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from annotation.models import Project
+from rewardmodel.gate import DEFAULT_MARGIN, DEFAULT_MIN_HELDOUT_PAIRS, DEFAULT_MIN_TRAIN_RANKINGS
 
 
 class RewardModelVersion(models.Model):
@@ -14,7 +16,7 @@ class RewardModelVersion(models.Model):
     FAILED = "failed"
     REJECTED = "rejected"
     STATUSES = [(TRAINING, "Training"), (READY, "Ready"), (FAILED, "Failed"),
-                (REJECTED, "Rejected (worse than active)")]
+                (REJECTED, "Not promoted (see its gate reason)")]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
     number = models.PositiveIntegerField()
@@ -25,6 +27,9 @@ class RewardModelVersion(models.Model):
     config = models.JSONField(default=dict)
     snapshot = models.JSONField(default=dict, help_text="ranking_ids, sha256, n_rankings, n_pairs, split")
     metrics = models.JSONField(default=dict, blank=True)
+    gate = models.JSONField(default=dict, blank=True,
+                            help_text="The promotion gate's decision: promote, eligible, reason, accuracy delta and "
+                                      "its 95% interval against the active version.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
                                help_text="The active version when this one was trained.")
     job_key = models.CharField(max_length=64, unique=True, help_text="Same data + config + project → same version.")
@@ -40,6 +45,10 @@ class RewardModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.number} ({self.status}{', active' if self.is_active else ''})"
+
+    @property
+    def gate_reason(self) -> str:
+        return self.gate.get("reason", "")
 
     @property
     def directory(self):
@@ -84,6 +93,14 @@ class RetrainPolicy(models.Model):
     min_new_rankings = models.PositiveIntegerField(default=100, help_text="Retrain after this many new rankings.")
     backbone_path = models.CharField(max_length=500, blank=True, help_text="Local model folder; blank = MiniLM.")
     hyperparameters = models.JSONField(default=dict, blank=True, help_text="TrainConfig fields, e.g. {\"epochs\": 2}.")
+    # The promotion gate (rewardmodel.gate): below these sizes a version is neither promoted nor used for routing.
+    min_train_rankings = models.PositiveIntegerField(
+        default=DEFAULT_MIN_TRAIN_RANKINGS, help_text="Training rankings a version needs before it can be promoted.")
+    min_heldout_pairs = models.PositiveIntegerField(
+        default=DEFAULT_MIN_HELDOUT_PAIRS, help_text="Held-out pairs a version needs before it can be promoted.")
+    promotion_margin = models.FloatField(
+        default=DEFAULT_MARGIN, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Promote when the 95% interval's lower end of (new − active) held-out accuracy is ≥ −margin.")
 
     class Meta:
         verbose_name_plural = "retrain policies"

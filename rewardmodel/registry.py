@@ -1,8 +1,7 @@
 """The versioned reward-model registry: which version is active, promotion and rollback.
 
-Promotion rule: a new version is promoted when the project has no active version, or when its held-out pairwise
-accuracy is at least the active version's accuracy on the *same* held-out pairs (the new version's held-out split,
-scored by both). With no held-out pairs there is nothing to compare, so it is promoted only if nothing is active.
+Whether a freshly trained version is promoted is the promotion gate's call (``rewardmodel.gate``); an ML engineer
+may still promote any finished version by hand (the admin action), which is recorded on the version.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from rewardmodel import gate
 from rewardmodel.models import RewardModelVersion
 
 
@@ -18,16 +18,23 @@ def active_version(project) -> RewardModelVersion | None:
     return RewardModelVersion.objects.filter(project_id=project_id, is_active=True).first()
 
 
-def should_promote(new_accuracy: float | None, active_accuracy: float | None, has_active: bool) -> bool:
-    if not has_active:
-        return True
-    if new_accuracy is None or active_accuracy is None:
-        return False
-    return new_accuracy >= active_accuracy
+def version_for_routing(project) -> tuple[RewardModelVersion | None, str]:
+    """The active version if it may drive active-learning routing (the gate's minimum sizes), else None and why."""
+    version = active_version(project)
+    if version is None:
+        return None, "no active reward model"
+    why_not = gate.ineligibility(gate.GateSettings.for_project(version.project_id),
+                                 version.metrics.get("train_rankings"), version.metrics.get("heldout_pairs"))
+    if why_not:
+        return None, f"active version {version.number} not used ({why_not})"
+    return version, ""
 
 
-def promote(version: RewardModelVersion) -> RewardModelVersion:
-    """Make `version` the project's only active version (any ready or rejected version may be promoted by hand)."""
+def promote(version: RewardModelVersion, by: str | None = None) -> RewardModelVersion:
+    """Make `version` the project's only active version (any ready or rejected version may be promoted by hand).
+
+    ``by`` names the person who promoted it by hand; the gate's record on the version then says so.
+    """
     if version.status not in (RewardModelVersion.READY, RewardModelVersion.REJECTED):
         raise ValueError(f"version {version.number} is {version.status}; only finished versions can be promoted")
     if not (version.directory / "config.json").is_file():
@@ -39,7 +46,13 @@ def promote(version: RewardModelVersion) -> RewardModelVersion:
         version.is_active = True
         version.status = RewardModelVersion.READY
         version.promoted_at = timezone.now()
-        version.save(update_fields=["is_active", "status", "promoted_at"])
+        fields = ["is_active", "status", "promoted_at"]
+        if by is not None:
+            earlier = version.gate.get("reason", "no gate decision")
+            version.gate = {**version.gate, "promote": True, "manual": True,
+                            "reason": f"promoted by hand by {by} (the gate had said: {earlier})"}
+            fields.append("gate")
+        version.save(update_fields=fields)
     return version
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import random
 from dataclasses import dataclass
 
 from annotation.models import Completion, Ranking
@@ -23,13 +21,19 @@ class Snapshot:
     skipped_no_pairs: int = 0
 
     def split(self, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-        """(train indices, held-out indices): whole prompts go to one side; seeded and order-independent."""
+        """(train indices, held-out indices): whole prompts go to one side, seeded and order-independent.
+
+        Each prompt's side depends only on (seed, prompt id), not on which other prompts exist yet: a prompt held
+        out once stays held out as rankings arrive, so the promotion gate compares a new version with the active
+        one on prompts neither has trained on. At least one prompt is held out when there are two or more.
+        """
         prompts = sorted(set(self.prompt_ids))
-        random.Random(seed).shuffle(prompts)
-        n_held = math.floor(len(prompts) * fraction) if len(prompts) > 1 else 0
-        if fraction > 0 and len(prompts) > 1:
-            n_held = max(1, n_held)
-        held = set(prompts[:n_held])
+        position = {p: _unit_hash(seed, p) for p in prompts}
+        held = {p for p in prompts if position[p] < fraction} if len(prompts) > 1 else set()
+        if fraction > 0 and len(prompts) > 1 and not held:
+            held = {min(prompts, key=position.__getitem__)}
+        if len(held) == len(prompts):  # keep something to train on
+            held.discard(max(prompts, key=position.__getitem__))
         train = [i for i, p in enumerate(self.prompt_ids) if p not in held]
         heldout = [i for i, p in enumerate(self.prompt_ids) if p in held]
         return train, heldout
@@ -48,6 +52,12 @@ class Snapshot:
                 "heldout_prompt_ids": sorted({self.prompt_ids[i] for i in heldout}),
             },
         }
+
+
+def _unit_hash(seed: int, prompt_id: int) -> float:
+    """A stable pseudo-random number in [0, 1) for (seed, prompt): the same on every machine and Python."""
+    digest = hashlib.sha256(f"{seed}:{prompt_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def snapshot_hash(records: list) -> str:

@@ -42,6 +42,9 @@ class TrainConfig:
     num_threads: int = 0  # 0: leave torch's default
     device: str = "auto"  # auto → cuda when available, else cpu
     holdout_fraction: float = 0.2
+    # The held-out split's own seed, apart from `seed`: every version of a project, whatever its training seed, is
+    # then judged on the same held-out prompts, which none of them trained on (the promotion gate relies on it).
+    split_seed: int = 0
     disable_dropout: bool = True  # dropout adds noise to reward differences; TRL's RewardConfig turns it off too
 
     @classmethod

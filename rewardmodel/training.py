@@ -15,6 +15,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from rewardmodel import locks, registry
+from rewardmodel import gate, locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
@@ -51,8 +52,18 @@ def resolve_settings(project_id: int, backbone: str | None, overrides: dict | No
     return str(Path(base).resolve()), config
 
 
+@dataclass
+class HeldoutDiffs:
+    """Per held-out pair: r_winner − r_loser under the new version and under the active one (None if none), and the
+    held-out ranking each pair came from (the bootstrap resamples whole rankings)."""
+
+    new: np.ndarray
+    active: np.ndarray | None
+    ranking_of_pair: np.ndarray
+
+
 def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: TrainConfig, compare_to=None,
-             parent=None) -> dict:
+             parent=None) -> tuple[dict, HeldoutDiffs]:
     """Held-out metrics of `model`; with `compare_to`/`parent` also their accuracy and the flip rate."""
     from rewardmodel import scoring
 
@@ -70,6 +81,7 @@ def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: Train
                          for w, lo in snap.examples[i].pairs], dtype=np.float64)
 
     diffs = diffs_of(rewards)
+    ranking_of_pair = np.array([i for i in heldout for _ in snap.examples[i].pairs], dtype=np.int64)
     lengths = np.array([len(t) for t in texts], dtype=np.float64)
     result = {
         "heldout_rankings": len(heldout),
@@ -82,6 +94,7 @@ def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: Train
         "heldout_truncated": truncated,
         **m.calibration(diffs, config.seed),
     }
+    active_diffs = None
     for label, other in (("active", compare_to), ("parent", parent)):
         if other is None or not diffs.size:
             continue
@@ -89,9 +102,11 @@ def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: Train
         other_diffs = diffs_of(other_rewards.astype(np.float64))
         result[f"{label}_version"] = other.number
         result[f"{label}_heldout_accuracy"] = m.pairwise_accuracy(other_diffs)
+        if label == "active":
+            active_diffs = other_diffs
         if label == "parent":
             result["flip_rate_vs_parent"] = m.flip_rate(diffs, other_diffs)
-    return result
+    return result, HeldoutDiffs(diffs, active_diffs, ranking_of_pair)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -166,7 +181,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     try:
         base_model, config = resolve_settings(project_id, backbone, overrides)
         snap = build_snapshot(project_id)
-        train_idx, held_idx = snap.split(config.holdout_fraction, config.seed)
+        train_idx, held_idx = snap.split(config.holdout_fraction, config.split_seed)
         if not train_idx:
             raise ValueError(f"project {project_id} has no ranking with a strict preference to train on")
         snap_info = snap.describe(train_idx, held_idx)
@@ -176,7 +191,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         if version.status in (RewardModelVersion.READY, RewardModelVersion.REJECTED):
             log.info("job %s already produced version %s; not training again", key[:12], version.number)
             _finish(run, TrainingRun.SUCCEEDED, version, "already trained (redelivered job)")
-            return {"project_id": project_id, "version_id": version.pk, "promoted": False, "already_done": True}
+            return {"project_id": project_id, "version_id": version.pk, "promoted": version.is_active,
+                    "reason": version.gate_reason, "already_done": True}
         version.status = RewardModelVersion.TRAINING
         version.save(update_fields=["status"])
         run.version = version
@@ -199,7 +215,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         result: TrainResult = train(model, tokenizer, [snap.examples[i] for i in train_idx], config, on_step)
         active = registry.active_version(project_id)
         parent = version.parent if version.parent and version.parent.status == RewardModelVersion.READY else None
-        evaluation = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active, parent=parent)
+        evaluation, heldout_diffs = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active,
+                                             parent=parent)
         metrics = m.clean({
             **evaluation,
             "loss_curve": result.losses,
@@ -214,17 +231,19 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         })
         write_version_dir(version.directory, model.cpu(), tokenizer, {
             "training_config.json": stored_config, "snapshot.json": snap_info, "metrics.json": metrics})
-        promote_it = registry.should_promote(metrics.get("heldout_accuracy"), metrics.get("active_heldout_accuracy"),
-                                             active is not None)
+        decision = gate.decide(gate.GateSettings.for_project(project_id), result.n_rankings, heldout_diffs.new,
+                               heldout_diffs.active if active is not None else None, heldout_diffs.ranking_of_pair,
+                               seed=config.seed)
         with transaction.atomic():
             version.metrics = metrics
-            version.status = RewardModelVersion.READY if promote_it else RewardModelVersion.REJECTED
-            version.save(update_fields=["metrics", "status"])
-            if promote_it:
+            version.gate = m.clean(decision.as_dict())
+            version.status = RewardModelVersion.READY if decision.promote else RewardModelVersion.REJECTED
+            version.save(update_fields=["metrics", "gate", "status"])
+            if decision.promote:
                 registry.promote(version)
-            outcome = "promoted" if promote_it else "not promoted: worse than the active version"
-            _finish(run, TrainingRun.SUCCEEDED, version, outcome)
-        return {"project_id": project_id, "version_id": version.pk, "promoted": promote_it}
+            _finish(run, TrainingRun.SUCCEEDED, version, decision.reason)
+        return {"project_id": project_id, "version_id": version.pk, "promoted": decision.promote,
+                "reason": decision.reason}
     except BaseException as exc:
         if version is not None and version.status == RewardModelVersion.TRAINING:
             RewardModelVersion.objects.filter(pk=version.pk, status=RewardModelVersion.TRAINING).update(

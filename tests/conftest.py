@@ -53,6 +53,16 @@ def project(db, manager, rater, rater2):
 
 
 @pytest.fixture
+def lenient_gate(project):
+    """Let the promotion gate promote versions trained on the few rankings a fast test has (minimums of 1)."""
+    from rewardmodel.models import RetrainPolicy
+
+    policy, _ = RetrainPolicy.objects.update_or_create(
+        project=project, defaults={"enabled": False, "min_train_rankings": 1, "min_heldout_pairs": 1})
+    return policy
+
+
+@pytest.fixture
 def make_task(db):
     """make_task(project, texts=[...], priority=0) → a RankingTask over one prompt and its completions."""
     counter = {"n": 0}

@@ -33,7 +33,7 @@ def tiny_backbone(tmp_path_factory, monkeypatch):
     )
     BertModel(config).save_pretrained(path)
     monkeypatch.setattr(embedding, "default_backbone_path", lambda: path)
-    monkeypatch.setattr(pipeline, "active_version", lambda project: None)
+    monkeypatch.setattr(pipeline.registry, "version_for_routing", lambda project: (None, "no active reward model"))
     return path
 
 
@@ -231,7 +231,7 @@ def test_embeddings_are_normalised(tiny_backbone):
         embedding.embed_texts(["q"], [])
 
 
-def test_round_uses_the_active_reward_model_and_its_parent(labelled_project, settings, tmp_path):
+def test_round_uses_the_active_reward_model_and_its_parent(labelled_project, settings, tmp_path, lenient_gate):
     """Features via rewardmodel.scoring.embed, margin from the active version, flips against its parent."""
     from rewardmodel.models import RewardModelVersion
     from rewardmodel.testing import make_tiny_backbone
@@ -243,8 +243,17 @@ def test_round_uses_the_active_reward_model_and_its_parent(labelled_project, set
     common = {"project": project, "status": RewardModelVersion.READY, "base_model": "tiny"}
     parent = RewardModelVersion.objects.create(number=1, path="v1", job_key="k1", **common)
     active = RewardModelVersion.objects.create(
-        number=2, path="v2", job_key="k2", parent=parent, is_active=True, **common
+        number=2, path="v2", job_key="k2", parent=parent, is_active=True,
+        metrics={"train_rankings": 40, "heldout_pairs": 60}, **common
     )
+    # Below the gate's minimum sizes the active version may not steer routing: the round says so and goes on.
+    lenient_gate.min_train_rankings = 41
+    lenient_gate.save()
+    ignored = pipeline.run_round(project, "uncertainty", 2, seed=0)
+    assert ignored.model_version is None and "active version 2 not used" in ignored.summary["model_note"]
+    assert "trained on 40 rankings" in ignored.summary["model_note"]
+    lenient_gate.min_train_rankings = 40
+    lenient_gate.save()
     rnd = pipeline.run_round(project, "uncertainty_diversity", 5, seed=0)
     assert rnd.status == SelectionRound.DONE and rnd.model_version_id == active.pk
     assert rnd.feature_source == f"version:{active.pk}"

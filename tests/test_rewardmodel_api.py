@@ -30,7 +30,7 @@ def model_root(settings, tmp_path):
 
 
 @pytest.fixture
-def trained(project, make_task, rater, rater2, tiny):
+def trained(project, make_task, rater, rater2, tiny, lenient_gate):
     add_rankings(project, make_task, [rater, rater2], 8)
     result = train_reward_model.apply(args=(project.pk,), kwargs={"backbone": str(tiny), "overrides": FAST},
                                       task_id="celery-task-1").get()
@@ -97,7 +97,7 @@ def test_admin_pages_plots_and_actions(trained, project, manager, client):
     assert trained.is_active
 
 
-def test_command_sync_and_errors(project, make_task, rater, tiny, capsys):
+def test_command_sync_and_errors(project, make_task, rater, tiny, capsys, lenient_gate):
     add_rankings(project, make_task, [rater], 6)
     call_command("train_reward_model", "--project", str(project.pk), "--sync", "--backbone", str(tiny),
                  "--epochs", "1", *[f"--set={k}={v}" for k, v in FAST.items()])

@@ -44,6 +44,8 @@ class Command(BaseCommand):
                 result = run_training(project.pk, trigger="manual", backbone=opts["backbone"], overrides=overrides)
             except (ValueError, FileNotFoundError) as exc:
                 raise CommandError(str(exc)) from exc
+            if result.get("reason"):
+                self.stderr.write(f"version {result['version_id']}: {result['reason']}")
             self.stdout.write(json.dumps(result))
         else:
             from rewardmodel.launch import launch_training

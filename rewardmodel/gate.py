@@ -1,0 +1,105 @@
+"""The promotion gate: whether a newly trained version may become the active one (and so steer routing).
+
+A version is *eligible* only with enough evidence behind it: at least ``min_train_rankings`` training rankings
+and ``min_heldout_pairs`` held-out pairs. A model that has seen four rankings and was checked on six pairs must
+not be promoted, nor send rater work anywhere (Goodhart: the reward model is a proxy, and a tiny one is noise).
+
+An eligible version is promoted when nothing is active, or when it is *not worse* than the active version by more
+than ``margin`` on the same held-out pairs: the lower end of a 95 % paired bootstrap interval of the accuracy
+difference (new − active) must be at least −margin. A point estimate would promote or reject on noise; the
+interval says how sure we are. Resampling is over held-out rankings, not single pairs: the K·(K−1)/2 pairs of one
+ranking share a prompt and a rater and are not independent.
+
+Every decision carries a reason in words, stored on the version and shown in the admin, the API and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DEFAULT_MIN_TRAIN_RANKINGS = 50
+DEFAULT_MIN_HELDOUT_PAIRS = 50
+DEFAULT_MARGIN = 0.02
+BOOTSTRAP_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    min_train_rankings: int = DEFAULT_MIN_TRAIN_RANKINGS
+    min_heldout_pairs: int = DEFAULT_MIN_HELDOUT_PAIRS
+    margin: float = DEFAULT_MARGIN
+
+    @classmethod
+    def for_project(cls, project_id: int) -> GateSettings:
+        from rewardmodel.models import RetrainPolicy
+
+        policy = RetrainPolicy.objects.filter(project_id=project_id).first()
+        if policy is None:
+            return cls()
+        return cls(policy.min_train_rankings, policy.min_heldout_pairs, policy.promotion_margin)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    eligible: bool
+    reason: str
+    accuracy_delta: float | None = None  # new − active on the same held-out pairs
+    ci_low: float | None = None
+    ci_high: float | None = None
+    margin: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def correctness(diffs: np.ndarray) -> np.ndarray:
+    """Per pair: 1 when the winner scored higher, 0.5 on an exact tie, 0 otherwise (as pairwise_accuracy)."""
+    return np.where(diffs > 0, 1.0, np.where(diffs == 0, 0.5, 0.0))
+
+
+def paired_bootstrap(new_diffs: np.ndarray, old_diffs: np.ndarray, clusters: np.ndarray, seed: int,
+                     samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float, float]:
+    """(accuracy difference new − old, 2.5 % and 97.5 % quantiles), resampling whole clusters with replacement."""
+    delta = correctness(new_diffs) - correctness(old_diffs)
+    _, cluster_index = np.unique(clusters, return_inverse=True)
+    n_clusters = int(cluster_index.max()) + 1
+    sums = np.bincount(cluster_index, weights=delta, minlength=n_clusters)
+    sizes = np.bincount(cluster_index, minlength=n_clusters).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_clusters, size=(samples, n_clusters))
+    # Ratio estimator: resampled pair-level accuracy difference (clusters may differ in size, ties give fewer pairs).
+    boot = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return float(delta.mean()), float(low), float(high)
+
+
+def ineligibility(settings: GateSettings, train_rankings: int | None, heldout_pairs: int | None) -> str | None:
+    """Why a version with these sizes may neither be promoted nor drive routing; None when it may."""
+    if (train_rankings or 0) < settings.min_train_rankings:
+        return (f"not eligible: trained on {train_rankings or 0} rankings, the project requires at least "
+                f"{settings.min_train_rankings}")
+    if (heldout_pairs or 0) < settings.min_heldout_pairs:
+        return (f"not eligible: {heldout_pairs or 0} held-out pairs, the project requires at least "
+                f"{settings.min_heldout_pairs} to judge it")
+    return None
+
+
+def decide(settings: GateSettings, train_rankings: int, new_diffs: np.ndarray, active_diffs: np.ndarray | None,
+           clusters: np.ndarray, seed: int = 0) -> Decision:
+    """The gate's verdict for a new version; ``active_diffs`` is None when the project has no active version."""
+    pairs = int(new_diffs.size)
+    why_not = ineligibility(settings, train_rankings, pairs)
+    if why_not:
+        return Decision(False, False, why_not)
+    if active_diffs is None:
+        return Decision(True, True, "promoted: first eligible version (no active version)")
+    delta, low, high = paired_bootstrap(new_diffs, active_diffs, clusters, seed)
+    interval = f"accuracy vs active {delta:+.3f} (95% CI {low:+.3f} to {high:+.3f}) on {pairs} held-out pairs"
+    if low >= -settings.margin:
+        return Decision(True, True, f"promoted: {interval}, not worse than active by more than {settings.margin:.3f}",
+                        delta, low, high, settings.margin)
+    return Decision(False, True, f"rejected: {interval}; it may be worse than active by more than "
+                                 f"{settings.margin:.3f}", delta, low, high, settings.margin)

@@ -1,0 +1,131 @@
+"""The promotion gate: minimum evidence, the paired bootstrap interval, bounded temperature scaling, and the reason
+every decision gives in the database, the API and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from rewardmodel import gate, metrics, scoring
+from rewardmodel.models import RewardModelVersion, TrainingRun
+from rewardmodel.snapshot import build_snapshot
+from rewardmodel.testing import make_tiny_backbone
+from rewardmodel.training import run_training
+from tests.test_rewardmodel_training import FAST, add_rankings
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone")
+
+
+@pytest.fixture(autouse=True)
+def model_root(settings, tmp_path):
+    settings.VERDICT_MODEL_ROOT = tmp_path / "models"
+    scoring.clear_cache()
+
+
+def test_too_little_evidence_is_not_eligible():
+    settings = gate.GateSettings(min_train_rankings=50, min_heldout_pairs=30)
+    diffs = np.ones(60)
+    few_rankings = gate.decide(settings, 4, diffs, None, np.arange(60) // 6)
+    assert not few_rankings.promote and not few_rankings.eligible
+    assert "trained on 4 rankings" in few_rankings.reason and "at least 50" in few_rankings.reason
+    few_pairs = gate.decide(settings, 80, np.ones(6), None, np.zeros(6))
+    assert not few_pairs.promote and "6 held-out pairs" in few_pairs.reason
+    first = gate.decide(settings, 80, diffs, None, np.arange(60) // 6)
+    assert first.promote and "no active version" in first.reason
+
+
+def test_interval_rejects_a_clearly_worse_version_and_keeps_an_equal_one():
+    settings = gate.GateSettings(min_train_rankings=1, min_heldout_pairs=1, margin=0.02)
+    rng = np.random.default_rng(0)
+    clusters = np.repeat(np.arange(50), 6)
+    active = rng.normal(1.0, 1.0, 300)  # ~84 % right
+    worse = np.where(rng.random(300) < 0.3, -np.abs(active), active)
+    verdict = gate.decide(settings, 100, worse, active, clusters, seed=1)
+    assert not verdict.promote and verdict.eligible and verdict.ci_high < 0
+    assert verdict.reason.startswith("rejected") and "95% CI" in verdict.reason
+    same = gate.decide(settings, 100, active.copy(), active, clusters, seed=1)
+    assert same.promote and same.accuracy_delta == 0 and same.ci_low == 0
+    # A small, noisy gain is judged by the interval, not the point estimate: both ends are reported.
+    slightly = np.where(rng.random(300) < 0.05, np.abs(active), active)
+    result = gate.decide(settings, 100, slightly, active, clusters, seed=1)
+    assert result.ci_low <= result.accuracy_delta <= result.ci_high
+
+
+def test_bootstrap_resamples_whole_rankings():
+    # Each cluster is all right or all wrong: resampling clusters gives a wider interval than resampling pairs would.
+    clusters = np.repeat(np.arange(20), 6)
+    new = np.where(clusters % 2 == 0, 1.0, -1.0)
+    old = np.ones(120)
+    delta, low, high = gate.paired_bootstrap(new, old, clusters, seed=0)
+    assert delta == pytest.approx(-0.5)
+    assert high - low > 0.3  # ≈ 4·sqrt(0.25/20); a pair-level bootstrap would give ≈ 4·sqrt(0.25/120) ≈ 0.18
+
+
+def test_temperature_is_bounded_and_skipped_on_few_pairs():
+    small = metrics.calibration(np.array([5.0, -0.1, 3.0, 2.0, 0.5, 4.0]), seed=0)
+    assert small["temperature"] == 1.0 and "6 held-out pairs" in small["temperature_skipped"]
+    # Perfectly separated pairs would drive T → 0 without the bound.
+    separated = metrics.calibration(np.full(200, 0.5), seed=0)
+    assert metrics.TEMPERATURE_BOUNDS[0] <= separated["temperature"] <= metrics.TEMPERATURE_BOUNDS[1]
+    assert separated["temperature_skipped"] is None
+
+
+def test_split_keeps_a_heldout_prompt_heldout_as_data_grows(project, make_task, rater):
+    add_rankings(project, make_task, [rater], 12)
+    before = build_snapshot(project.pk)
+    _, held = before.split(0.25, seed=3)
+    held_prompts = {before.prompt_ids[i] for i in held}
+    add_rankings(project, make_task, [rater], 12, seed=4)
+    after = build_snapshot(project.pk)
+    _, held_after = after.split(0.25, seed=3)
+    assert held_prompts <= {after.prompt_ids[i] for i in held_after}
+
+
+def test_default_gate_keeps_a_tiny_model_from_promotion_and_says_why(project, make_task, rater, rater2, admin_client,
+                                                                    make_user, tiny, capsys):
+    add_rankings(project, make_task, [rater, rater2], 6)
+    call_command("train_reward_model", "--project", str(project.pk), "--sync", "--backbone", str(tiny),
+                 *[f"--set={k}={v}" for k, v in FAST.items()])
+    captured = capsys.readouterr()
+    assert '"promoted": false' in captured.out and "not eligible" in captured.err
+    version = RewardModelVersion.objects.get(project=project)
+    assert version.status == RewardModelVersion.REJECTED and not version.is_active
+    assert version.gate["eligible"] is False and "the project requires at least 50" in version.gate_reason
+    assert TrainingRun.objects.get(version=version).message == version.gate_reason
+
+    client = APIClient()
+    client.force_authenticate(rater)
+    resp = client.get(f"/api/projects/{project.pk}/reward-models/")
+    assert resp.status_code == 200
+    row = resp.json()["results"][0]
+    assert row["number"] == 1 and row["status"] == "rejected" and "not eligible" in row["gate_reason"]
+    assert row["metrics"]["train_rankings"] == version.metrics["train_rankings"]
+    outsider = make_user("outsider")
+    client.force_authenticate(outsider)
+    assert client.get(f"/api/projects/{project.pk}/reward-models/").status_code == 404
+    client.force_authenticate(None)
+    assert client.get(f"/api/projects/{project.pk}/reward-models/").status_code in (401, 403)
+
+    page = admin_client.get("/admin/rewardmodel/rewardmodelversion/")
+    assert page.status_code == 200 and b"not eligible" in page.content
+
+
+def test_second_version_is_judged_against_the_active_one(project, make_task, rater, rater2, tiny, lenient_gate):
+    add_rankings(project, make_task, [rater, rater2], 10)
+    first = run_training(project.pk, backbone=str(tiny), overrides=FAST)
+    assert first["promoted"] and "no active version" in first["reason"]
+    lenient_gate.min_train_rankings = 10_000
+    lenient_gate.save()
+    second = run_training(project.pk, backbone=str(tiny), overrides={**FAST, "seed": 5})
+    assert not second["promoted"] and "not eligible" in second["reason"]
+    lenient_gate.min_train_rankings = 1
+    lenient_gate.save()
+    third = run_training(project.pk, backbone=str(tiny), overrides={**FAST, "seed": 6})
+    v3 = RewardModelVersion.objects.get(pk=third["version_id"])
+    assert v3.gate["ci_low"] is not None and v3.gate["ci_low"] <= v3.gate["accuracy_delta"] <= v3.gate["ci_high"]
+    assert third["promoted"] == (v3.gate["ci_low"] >= -v3.gate["margin"])
