@@ -20,8 +20,13 @@ class ActiveLearningPolicy(models.Model):
     strategy = models.CharField(max_length=32, choices=STRATEGY_CHOICES, default=UNCERTAINTY_DIVERSITY)
     batch_size = models.PositiveIntegerField(default=20)
     max_asks = models.PositiveIntegerField(default=2, help_text="How often one comparison may be routed back.")
+    max_asks_per_prompt = models.PositiveIntegerField(
+        default=3, help_text="How often comparisons of one prompt may be routed back, all pairs together."
+    )
     ensemble_size = models.PositiveSmallIntegerField(default=8)
-    priority_boost = models.IntegerField(default=100, help_text="Priority given to routed tasks.")
+    priority_boost = models.IntegerField(
+        default=100, help_text="Priority given to routed tasks (the project's reask_share sets how often they come)."
+    )
 
     class Meta:
         verbose_name_plural = "active-learning policies"

@@ -135,14 +135,16 @@ def labelled_comparisons(project: Project, limit: int = MAX_LABELLED_COMPARISONS
     return out[:limit]
 
 
-def ask_counts(project: Project, pairs: list[tuple[int, int]]) -> np.ndarray:
-    """How often each (unordered) pair has already been routed back in this project."""
-    counts: dict[tuple[int, int], int] = {}
+def ask_counts(project: Project, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, dict[int, int]]:
+    """How often each (unordered) pair, and each prompt (all its pairs together), was already routed back."""
+    pair_counts: dict[tuple[int, int], int] = {}
+    prompt_counts: dict[int, int] = {}
     items = SelectedItem.objects.filter(round__project=project, round__status=SelectionRound.DONE)
-    for a, b in items.values_list("completion_a_id", "completion_b_id"):
+    for a, b, prompt in items.values_list("completion_a_id", "completion_b_id", "completion_a__prompt_id"):
         key = (min(a, b), max(a, b))
-        counts[key] = counts.get(key, 0) + 1
-    return np.array([counts.get(p, 0) for p in pairs], dtype=np.int64)
+        pair_counts[key] = pair_counts.get(key, 0) + 1
+        prompt_counts[prompt] = prompt_counts.get(prompt, 0) + 1
+    return np.array([pair_counts.get(p, 0) for p in pairs], dtype=np.int64), prompt_counts
 
 
 # --- the round ---------------------------------------------------------------------------------
@@ -178,6 +180,7 @@ def create_round(
     params = {
         "seed": int(seed) if seed is not None else int(timezone.now().timestamp()) % 100_000,
         "max_asks": policy.max_asks,
+        "max_asks_per_prompt": policy.max_asks_per_prompt,
         "ensemble_size": policy.ensemble_size,
         "priority": policy.priority_boost,
     }
@@ -262,14 +265,19 @@ def _run(rnd: SelectionRound) -> None:
         active_scores=version_scores(version, completions),
         parent_scores=version_scores(parent, completions),
     )
+    pair_asks, prompt_asks = ask_counts(project, cands.pairs)
+    prompt_of = np.array([completions[index[a]].prompt_id for a, _ in cands.pairs], dtype=np.int64)
+    prompt_cap = int(params.get("max_asks_per_prompt", 3))
     chosen = select(
         rnd.strategy,
         stab.instability,
         rnd.batch_size,
         features=pair_features(feats, pairs) if len(pairs) else None,
-        ask_counts=ask_counts(project, cands.pairs),
+        ask_counts=pair_asks,
         max_asks=int(params.get("max_asks", 2)),
         seed=seed,
+        eligible=np.array([prompt_asks.get(int(p), 0) < prompt_cap for p in prompt_of], dtype=bool),
+        groups=prompt_of,
     )
     with transaction.atomic():
         SelectedItem.objects.filter(round=rnd).delete()  # a failed earlier attempt left nothing routed
@@ -277,7 +285,6 @@ def _run(rnd: SelectionRound) -> None:
             rnd,
             [(cands.pairs[i], cands.task_of[cands.pairs[i]], stab.row(int(i))) for i in chosen],
             priority=int(params.get("priority", 100)),
-            seed=seed,
         )
         SelectionRound.objects.filter(pk=rnd.pk).update(
             status=SelectionRound.DONE,

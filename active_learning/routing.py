@@ -1,16 +1,19 @@
-"""Sending selected comparisons back to raters through the ordinary task queue.
+"""Sending selected comparisons back to raters through the ordinary task queue, without duplicating work.
 
-A selected pair whose task is still open gets that task's priority raised (never lowered).  Otherwise a new
-ranking task (source ``active_learning``) is created over the prompt's completions: the pair plus other
-completions of the same prompt up to the project's k, at the round's priority.  A pair already covered by a
-task created or raised earlier in the same round reuses it.  Each pick is recorded as a SelectedItem.
+For each selected pair (a, b), most urgent first:
+
+1. an open, non-gold task that shows both completions and still wants raters gets its priority raised (never
+   lowered): the pair is asked there anyway, no new task is needed (action ``raised``);
+2. otherwise a *re-ask* is created: a pairwise task showing just (a, b) over the same prompt, with ``origin`` the
+   task the pair came from (action ``created``). The assignment rules give it only to raters who have never been
+   given that prompt, so it brings a new opinion, and interleave it with fresh work by the project's
+   ``reask_share``.
+
+A pair is never given a second open re-ask: an open re-ask of the same pair satisfies rule 1. How often a pair and
+a prompt may be routed back at all is capped by the caller (``pipeline``), through the selection's eligibility.
 """
 
 from __future__ import annotations
-
-import random
-
-from django.db.models import Count, Q
 
 from active_learning.models import SelectedItem, SelectionRound
 from annotation.models import Completion, RankingTask
@@ -20,11 +23,12 @@ SOURCE = "active_learning"
 
 def _open_task_with(project_id: int, a: int, b: int, preferred: int | None) -> RankingTask | None:
     """An open, non-gold task of the project showing both completions (the preferred one when it qualifies)."""
+    # Two chained filters on a many-to-many make two joins: a task showing a *and* b. (Annotating a Count after
+    # filter(completions=a) counted over that one filtered join, found no b, and so never reused a task.)
     qs = (
         RankingTask.objects.filter(project_id=project_id, status=RankingTask.OPEN, is_gold=False)
         .filter(completions=a)
-        .annotate(has_b=Count("completions", filter=Q(completions=b)))
-        .filter(has_b__gt=0)
+        .filter(completions=b)
         .order_by("-priority", "id")
     )
     if preferred is not None:
@@ -34,12 +38,11 @@ def _open_task_with(project_id: int, a: int, b: int, preferred: int | None) -> R
     return qs.first()
 
 
-def _new_task(project, a: Completion, b: Completion, priority: int, rng: random.Random) -> RankingTask:
-    others = list(Completion.objects.filter(prompt_id=a.prompt_id).exclude(pk__in=[a.pk, b.pk]).order_by("pk"))
-    rng.shuffle(others)
-    chosen = [a, b, *others[: max(0, project.k - 2)]]
-    task = RankingTask.objects.create(project=project, prompt_id=a.prompt_id, priority=priority, source=SOURCE)
-    task.completions.set(chosen)
+def _reask(project, a: Completion, b: Completion, origin_id: int | None, priority: int) -> RankingTask:
+    task = RankingTask.objects.create(
+        project=project, prompt_id=a.prompt_id, priority=priority, source=SOURCE, origin_id=origin_id
+    )
+    task.completions.set([a, b])
     return task
 
 
@@ -47,13 +50,11 @@ def route(
     rnd: SelectionRound,
     picks: list[tuple[tuple[int, int], int | None, dict]],
     priority: int,
-    seed: int = 0,
 ) -> list[SelectedItem]:
-    """Route ``picks`` = [((completion a, completion b), a task holding them, scores), …], most urgent first.
+    """Route ``picks`` = [((completion a, completion b), the task the pair came from, scores), …], most urgent first.
 
     Call inside a transaction: tasks raised or created here and the SelectedItem rows commit together.
     """
-    rng = random.Random(seed)
     project = rnd.project
     comps = Completion.objects.in_bulk({c for (pair, _, _) in picks for c in pair})
     items = []
@@ -67,7 +68,8 @@ def route(
                 RankingTask.objects.filter(pk=task.pk).update(priority=priority)
             action = SelectedItem.RAISED
         else:
-            task = _new_task(project, ca, cb, priority, rng)
+            origin = RankingTask.objects.filter(pk=task_id).values_list("origin_id", flat=True).first()
+            task = _reask(project, ca, cb, origin or task_id, priority)  # a re-ask of a re-ask points to the first
             action = SelectedItem.CREATED
         items.append(
             SelectedItem(

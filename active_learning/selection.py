@@ -8,7 +8,10 @@ Strategies:
   k-means into B clusters and keep the least stable pair of each cluster, so one batch does not spend all
   its labels on near-duplicates
 
-Every strategy skips items asked ``max_asks`` times or more (counts supplied by the caller).
+Every strategy skips items asked ``max_asks`` times or more (counts supplied by the caller) and items the
+caller marks ineligible (``eligible``, e.g. a per-prompt cap).  With ``groups`` (e.g. the prompt of each pair), a
+batch holds at most one item per group: the group's least stable item (for ``random``, a random one), since pairs
+of one prompt say much the same thing and a batch should spread its labels.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ def select(
     max_asks: int | None = None,
     seed: int = 0,
     prefilter: float = 3.0,
+    eligible: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of the chosen candidates, most urgent first (for ``random``: in draw order)."""
     if strategy not in STRATEGIES:
@@ -54,7 +59,12 @@ def select(
         raise ValueError("batch_size must be at least 1")
     instability = np.asarray(instability, dtype=np.float64)
     n = len(instability)
-    candidates = np.flatnonzero(eligible_mask(n, ask_counts, max_asks))
+    mask = eligible_mask(n, ask_counts, max_asks)
+    if eligible is not None:
+        mask &= np.asarray(eligible, dtype=bool)
+    candidates = np.flatnonzero(mask)
+    if groups is not None:
+        candidates = _one_per_group(candidates, np.asarray(groups), instability, strategy, seed)
     if len(candidates) == 0:
         return np.zeros(0, dtype=np.int64)
     b = min(batch_size, len(candidates))
@@ -68,6 +78,19 @@ def select(
         raise ValueError("prefilter must be at least 1")
     pool = _top(instability, candidates, max(b, int(np.ceil(prefilter * b))))
     return diverse_top(instability, np.asarray(features)[pool], pool, b, seed)
+
+
+def _one_per_group(candidates: np.ndarray, groups: np.ndarray, instability: np.ndarray, strategy: str,
+                   seed: int) -> np.ndarray:
+    """One candidate per group, in index order: the least stable one (for ``random``: a seeded random one)."""
+    if groups.shape != instability.shape:
+        raise ValueError(f"groups has shape {groups.shape}, expected {instability.shape}")
+    if strategy == RANDOM:
+        order = np.random.default_rng([seed, 1]).permutation(candidates)
+    else:
+        order = _top(instability, candidates, len(candidates))
+    _, first = np.unique(groups[order], return_index=True)
+    return np.sort(order[first])
 
 
 def diverse_top(instability: np.ndarray, pool_features: np.ndarray, pool: np.ndarray, b: int, seed: int) -> np.ndarray:

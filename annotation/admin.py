@@ -110,8 +110,8 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     inlines = [MembershipInline]
     readonly_fields = ("created_at", "agreement_link")
-    fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "created_at",
-              "agreement_link")
+    fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "reask_share",
+              "created_at", "agreement_link")
 
     def get_queryset(self, request):
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))
@@ -315,10 +315,10 @@ class RankingTaskAdmin(IdOrExactExternalIdSearch, BigTableAdmin):
     id_lookup = "pk"
     search_help_text = "A task id or a prompt's exact external id."
     list_display = ("id", "project", "prompt_excerpt", "status", "priority", "progress", "is_gold", "source",
-                     "created_at")
+                     "origin", "created_at")
     list_filter = ("status", PriorityFilter, "is_gold", SourceFilter, "project")
     list_select_related = ("project", "prompt")
-    raw_id_fields = ("project", "prompt", "completions")
+    raw_id_fields = ("project", "prompt", "completions", "origin")
     readonly_fields = ("submitted_count", "created_at")
     ordering = ("-id",)
     actions = ["raise_priority", "lower_priority"]

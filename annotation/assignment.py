@@ -1,7 +1,10 @@
 """Handing out ranking tasks as expiring leases.
 
-The next task for a rater is the highest-priority open task of the project that the rater has not
-submitted or skipped and that still has a free slot (submitted + live leases < overlap).
+The next task for a rater is the highest-priority open task of the project over a prompt the rater has never
+been given (submitted, skipped or holding a live lease, in any task) that still has a free slot (submitted + live
+leases < overlap). Re-asks (tasks with an ``origin``) and fresh tasks form two queues, interleaved per rater by
+the project's ``reask_share``: a rater whose share of re-asks so far is below it gets a re-ask first, otherwise
+a fresh task first; either way the other queue is the fallback, so nobody waits while work is open.
 
 On PostgreSQL, candidate task rows are locked with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent
 raters never count the same free slot twice, and the unique (task, rater) constraint makes a second
@@ -16,7 +19,7 @@ import threading
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import Assignment, Project, RankingTask
@@ -62,14 +65,31 @@ def _lease(task: RankingTask, rater, now) -> Assignment:
     return Assignment.objects.create(task=task, rater=rater, leased_at=now, expires_at=expires, display_order=order)
 
 
+def prefers_reask(project: Project, rater) -> bool:
+    """Whether this rater's next task should come from the re-ask queue, to keep their share at reask_share."""
+    share = project.reask_share
+    if share <= 0:
+        return False
+    counts = Assignment.objects.filter(task__project=project, rater=rater).aggregate(
+        total=Count("id"), reasks=Count("id", filter=Q(task__origin__isnull=False))
+    )
+    return counts["reasks"] < share * (counts["total"] + 1)
+
+
 def _try_assign(project: Project, rater) -> Assignment | None:
+    first = prefers_reask(project, rater)
+    return _try_assign_from(project, rater, reasks=first) or _try_assign_from(project, rater, reasks=not first)
+
+
+def _try_assign_from(project: Project, rater, reasks: bool) -> Assignment | None:
     now = timezone.now()
-    done_by_rater = Assignment.objects.filter(task=OuterRef("pk"), rater=rater).filter(
+    # Any task of the same prompt counts: a re-ask must bring another rater's opinion, never the same one again.
+    seen_prompt = Assignment.objects.filter(task__prompt=OuterRef("prompt"), rater=rater).filter(
         Q(status__in=[Assignment.SUBMITTED, Assignment.SKIPPED]) | Q(status=Assignment.LEASED, expires_at__gt=now)
     )
     queue = (
-        RankingTask.objects.filter(project=project, status=RankingTask.OPEN)
-        .filter(~Exists(done_by_rater))
+        RankingTask.objects.filter(project=project, status=RankingTask.OPEN, origin__isnull=not reasks)
+        .filter(~Exists(seen_prompt))
         .order_by("-priority", "id")
     )
     skip_locked = connection.features.has_select_for_update_skip_locked

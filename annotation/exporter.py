@@ -5,7 +5,9 @@
 - ``iter_rankings``: one row per ranking with everything the rater saw and said.
 - ``jsonl_lines`` / ``write_jsonl``: serialise such a stream as JSON Lines.
 
-Raters appear only as ``rater_id`` (their numeric user id), never by username.
+Raters appear only as ``rater_id`` (their numeric user id), never by username. Every row says whether it comes
+from a re-ask (``"reask": true`` and the ``origin_task_id`` whose comparison it asks again), so a trainer can
+weigh or drop repeated questions; a re-ask is never answered by a rater who saw its prompt before.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: 
                 "rater_id": ranking.rater_id,
                 "chosen_model": chosen.model_name,
                 "rejected_model": rejected.model_name,
+                "reask": ranking.task.origin_id is not None,
+                "origin_task_id": ranking.task.origin_id,
             }
             if ties == "mark":
                 row["tie"] = tie
@@ -113,6 +117,8 @@ def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[d
             "display_order": ranking.display_order,
             "rater_id": ranking.rater_id,
             "is_gold": task.is_gold,
+            "reask": task.origin_id is not None,
+            "origin_task_id": task.origin_id,
             "submitted_at": ranking.submitted_at.isoformat(),
         }
 

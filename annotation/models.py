@@ -2,11 +2,16 @@
 
 A ranking's `order` is a list of tie groups, best first, each a list of completion ids:
 ``[[12], [10, 13], [11]]`` means 12 ≻ 10 = 13 ≻ 11.
+
+A *re-ask* is a task that asks again a comparison another task (its ``origin``) already asked, over the same
+prompt: active learning creates them for pairs the reward model is least sure of. No rater ever gets two tasks
+over one prompt, so a re-ask always brings a new rater's opinion.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +31,12 @@ class Project(models.Model):
     overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct raters per task.")
     criteria = models.JSONField(default=default_criteria, blank=True, help_text="Optional per-criterion rankings.")
     lease_minutes = models.PositiveIntegerField(default=30, help_text="How long a rater holds a task.")
+    reask_share = models.FloatField(
+        default=0.25,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of each rater's tasks served from re-asks (comparisons routed back by active learning) "
+        "while fresh tasks are open too; 0 serves re-asks only when nothing fresh is left, 1 serves them first.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -34,6 +45,9 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(k__gte=2) & Q(k__lte=9), name="project_k_between_2_and_9"),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(
+                condition=Q(reask_share__gte=0.0) & Q(reask_share__lte=1.0), name="project_reask_share_0_to_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -111,6 +125,14 @@ class RankingTask(models.Model):
     is_gold = models.BooleanField(default=False, help_text="A task with a known answer, to check raters.")
     gold_order = models.JSONField(null=True, blank=True, help_text="The known order (tie groups) of a gold task.")
     source = models.CharField(max_length=32, default="import", help_text="import, active_learning, …")
+    origin = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reasks",
+        help_text="Set on a re-ask: the task whose comparison it asks again (of raters who never saw its prompt).",
+    )
     submitted_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -121,6 +143,10 @@ class RankingTask(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.pk}"
+
+    @property
+    def is_reask(self) -> bool:
+        return self.origin_id is not None
 
 
 class Assignment(models.Model):

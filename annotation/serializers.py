@@ -27,6 +27,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "overlap",
             "criteria",
             "lease_minutes",
+            "reask_share",
             "created_at",
             "tasks_total",
             "tasks_complete",
@@ -67,6 +68,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "submitted_count",
             "is_gold",
             "source",
+            "origin",
             "created_at",
         ]
         read_only_fields = [f for f in fields if f != "priority"]

@@ -107,6 +107,19 @@ def test_uncertainty_takes_the_top_and_respects_the_cap():
     assert len(select("random", inst, 5, ask_counts=np.full(5, 3), max_asks=3)) == 0
 
 
+def test_one_pick_per_group_and_an_eligibility_mask():
+    inst = np.array([0.1, 0.9, 0.5, 0.8, 0.7, 0.6])
+    groups = np.array([7, 7, 8, 8, 9, 9])  # e.g. the prompt of each pair
+    assert select("uncertainty", inst, 5, groups=groups).tolist() == [1, 3, 4]  # the least stable of each group
+    assert select("uncertainty", inst, 5, groups=groups, eligible=inst < 0.85).tolist() == [3, 4, 0]
+    for seed in range(5):
+        picked = select("random", inst, 5, groups=groups, seed=seed)
+        assert sorted(groups[picked].tolist()) == [7, 8, 9]
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    picked = select("uncertainty_diversity", inst, 2, features=x, groups=groups, prefilter=3)
+    assert len(picked) == 2 and len(set(groups[picked].tolist())) == 2
+
+
 def test_random_is_seeded_and_drawn_without_repeats():
     inst = np.zeros(50)
     a = select("random", inst, 10, seed=4)

@@ -66,10 +66,10 @@ def test_round_routes_pairs_and_records_everything(labelled_project, tiny_backbo
         assert set(task.completions.values_list("id", flat=True)) >= {item.completion_a_id, item.completion_b_id}
         task.refresh_from_db()
         assert task.status == RankingTask.OPEN and task.priority >= 100
-        if item.action == SelectedItem.CREATED:
-            assert task.source == SOURCE and task.completions.count() == project.k
+        if item.action == SelectedItem.CREATED:  # a pairwise re-ask of a completed task
+            assert task.source == SOURCE and task.completions.count() == 2 and task.origin.status == "complete"
         else:
-            assert task.source == "import"
+            assert task.source == "import" and task.origin is None
     # Features were cached once per completion and reused by the next round.
     n_cached = CachedEmbedding.objects.count()
     assert n_cached == 5 * project.k
@@ -99,28 +99,45 @@ def test_completed_tasks_get_a_new_active_learning_task(labelled_project, tiny_b
     assert item.action == SelectedItem.CREATED and (item.completion_a_id, item.completion_b_id) == pair
     new = item.task
     assert new.source == SOURCE and new.status == RankingTask.OPEN and new.pk not in {t.pk for t in tasks}
-    # The rater queue now serves the routed task first.
+    assert new.origin == done[0] and set(new.completions.values_list("id", flat=True)) == set(pair)
+    # A rater new to the prompt gets the re-ask (their re-ask share is below the project's); the rater who ranked
+    # the origin task never does.
     other = project.memberships.get(user__username="rater2").user
     assert next_assignment(project, other).task_id == new.pk
+    first_rater = project.memberships.get(user__username="rater1").user
+    served = []
+    while (a := next_assignment(project, first_rater)) is not None:
+        served.append(a.task_id)
+        submit_ranking(a, RankingPayload(order=rank_by_id(a.task)))
+    assert new.pk not in served and len(served) == 3
 
 
-def test_re_ask_cap_is_respected(labelled_project, tiny_backbone):
+def test_re_ask_caps_per_pair_and_per_prompt(labelled_project, tiny_backbone):
     project, _ = labelled_project
     policy = ActiveLearningPolicy.for_project(project)
-    policy.max_asks = 1
+    policy.max_asks, policy.max_asks_per_prompt = 1, 100
     policy.save()
-    first = pipeline.run_round(project, "uncertainty", 30, seed=0)
-    assert first.items.count() == 30  # every candidate pair once
-    second = pipeline.run_round(project, "uncertainty", 5, seed=0)
-    assert second.items.count() == 0  # all asked once already
-    assert second.status == SelectionRound.DONE
+    asked = []
+    for _ in range(6):  # one pair per prompt per round: 5 prompts × 6 pairs take six rounds
+        rnd = pipeline.run_round(project, "uncertainty", 30, seed=0)
+        assert rnd.items.count() == 5
+        assert len({i.completion_a.prompt_id for i in rnd.items.all()}) == 5
+        asked += [(i.completion_a_id, i.completion_b_id) for i in rnd.items.all()]
+    assert len(set(asked)) == 30  # every candidate pair once
+    last = pipeline.run_round(project, "uncertainty", 5, seed=0)
+    assert last.items.count() == 0 and last.status == SelectionRound.DONE  # all asked once already
+    policy.max_asks, policy.max_asks_per_prompt = 100, 7
+    policy.save()
+    capped = pipeline.run_round(project, "uncertainty", 30, seed=0)
+    assert capped.items.count() == 5  # each prompt has been asked 6 times: one more each
+    assert pipeline.run_round(project, "uncertainty", 30, seed=0).items.count() == 0
 
 
 def test_after_training_task_runs_once_per_trained_version(labelled_project, tiny_backbone):
     project, _ = labelled_project
     result = {"project_id": project.pk, "version_id": 42, "promoted": True}
     out = route_after_training.apply(args=[result]).get()
-    assert out["status"] == SelectionRound.DONE and out["selected"] == 20
+    assert out["status"] == SelectionRound.DONE and out["selected"] == 5  # batch 20, at most one per prompt
     again = route_after_training.apply(args=[result]).get()  # a redelivered message
     assert again["round_id"] == out["round_id"]
     assert SelectionRound.objects.filter(trigger=SelectionRound.AFTER_TRAINING).count() == 1
