@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from annotation.models import Completion, Ranking
 from rewardmodel.comparisons import ranking_to_pairs
@@ -18,7 +18,11 @@ class Snapshot:
     prompt_ids: list[int]  # per example
     completion_ids: list[list[int]]  # per example, aligned with examples[i].completions
     sha256: str
-    skipped_no_pairs: int = 0
+    skipped_ids: list[int] = field(default_factory=list)  # rankings with no pair (all tied): nothing to learn
+
+    @property
+    def skipped_no_pairs(self) -> int:
+        return len(self.skipped_ids)
 
     def split(self, fraction: float, seed: int) -> tuple[list[int], list[int]]:
         """(train indices, held-out indices): whole prompts go to one side, seeded and order-independent.
@@ -45,6 +49,7 @@ class Snapshot:
             "n_rankings": len(self.ranking_ids),
             "n_pairs": sum(len(e.pairs) for e in self.examples),
             "skipped_no_pairs": self.skipped_no_pairs,
+            "skipped_ranking_ids": self.skipped_ids,
             "split": {
                 "by": "prompt",
                 "train_ranking_ids": [self.ranking_ids[i] for i in train],
@@ -80,7 +85,7 @@ def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Sna
     rankings = list(rankings)
     used_ids = {cid for r in rankings for group in r.order for cid in group}
     texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))
-    examples, ids, prompt_ids, comp_ids, records, skipped = [], [], [], [], [], 0
+    examples, ids, prompt_ids, comp_ids, records, skipped = [], [], [], [], [], []
     for r in rankings:
         order = [[int(c) for c in group] for group in r.order]
         flat = [c for group in order for c in group]
@@ -90,7 +95,7 @@ def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Sna
         index = {c: i for i, c in enumerate(flat)}
         pairs = [(index[w], index[lo]) for w, lo in ranking_to_pairs(order)]
         if not pairs:
-            skipped += 1
+            skipped.append(r.pk)
             continue
         prompt = r.task.prompt
         examples.append(RankingExample(prompt=prompt.text, completions=[texts[c] for c in flat], pairs=pairs,

@@ -265,7 +265,9 @@ def new_rankings_since_last_version(project_id: int) -> int:
     last = (RewardModelVersion.objects.filter(project_id=project_id, status__in=[RewardModelVersion.READY,
                                                                                  RewardModelVersion.REJECTED])
             .order_by("-number").first())
-    seen = set(last.snapshot.get("ranking_ids", [])) if last else set()
+    # Rankings with no pair (all tied) were seen too: they must not count as new forever and retrain in a loop.
+    seen = set(last.snapshot.get("ranking_ids", [])) | set(last.snapshot.get("skipped_ranking_ids", [])) if last \
+        else set()
     ids = trainable_rankings(project_id).values_list("id", flat=True)
     return sum(1 for i in ids if i not in seen)
 

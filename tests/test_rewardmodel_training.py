@@ -214,3 +214,20 @@ run_training({project.pk}, task_id="killed-job", backbone={str(tiny)!r}, overrid
     assert half.status in (RewardModelVersion.READY, RewardModelVersion.REJECTED)
     assert RewardModelVersion.objects.filter(project=project).count() == 2
     assert (half.directory / "model.safetensors").is_file()
+
+
+def test_all_tied_rankings_do_not_count_as_new_forever(project, make_task, rater):
+    from rewardmodel.training import new_rankings_since_last_version
+
+    add_rankings(project, make_task, [rater], 3)
+    task = make_task(project)
+    ids = list(task.completions.values_list("id", flat=True))
+    a = Assignment.objects.create(task=task, rater=rater, status=Assignment.SUBMITTED,
+                                  expires_at=timezone.now() + timedelta(minutes=5), display_order=ids)
+    tied = Ranking.objects.create(assignment=a, task=task, rater=rater, order=[ids], display_order=ids)
+    snap = build_snapshot(project.pk)
+    assert snap.skipped_ids == [tied.pk] and tied.pk not in snap.ranking_ids
+    assert new_rankings_since_last_version(project.pk) == 4
+    RewardModelVersion.objects.create(project=project, number=1, status=RewardModelVersion.READY, path="v1",
+                                      base_model="tiny", job_key="k1", snapshot=snap.describe(*snap.split(0.25, 0)))
+    assert new_rankings_since_last_version(project.pk) == 0
