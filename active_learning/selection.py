@@ -97,9 +97,12 @@ def diverse_top(instability: np.ndarray, pool_features: np.ndarray, pool: np.nda
     """k-means the pool into b clusters; the least stable member of each cluster, most unstable first."""
     x = pool_features - pool_features.mean(axis=0)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.maximum(norms, 1e-12)
-    n_clusters = min(b, len(np.unique(x.round(8), axis=0)))
-    labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(x)
+    # Rounded to 5 decimals: features computed on another machine (another BLAS, thread count or CPU) differ in
+    # the last float bits, and those differences used to move a k-means assignment and with it the whole batch.
+    x = (x / np.maximum(norms, 1e-12)).round(5)
+    n_clusters = min(b, len(np.unique(x, axis=0)))
+    labels = KMeans(n_clusters=n_clusters, init="k-means++", n_init=3, algorithm="lloyd",
+                    random_state=seed).fit_predict(x)
     picked: list[int] = []
     for c in range(n_clusters):
         members = pool[labels == c]

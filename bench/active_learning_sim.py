@@ -1,14 +1,16 @@
-"""Simulated active learning on real human preference labels (Anthropic HH-RLHF harmless, ../shared/data).
+"""Simulated active learning on real human preference labels (PandaLM, LLMFAO crowd votes, HH-RLHF harmless, all
+read in place from ../shared/data).
 
-Each of the 1,500 pairs is a prompt with a chosen and a rejected answer; the simulated rater answers a query with
-the real human label (which one was chosen).  Texts are embedded once with the frozen MiniLM backbone (cached as
-.npy outside the repo), reduced by PCA fitted on the unlabelled pool features (no labels used), and a
-bootstrap ensemble of linear Bradley–Terry heads (active_learning.stability) is refitted after every batch.
-Strategies: random, uncertainty, uncertainty + diversity (active_learning.selection), several seeds.
+Each pair is a prompt with two answers; the simulated rater answers a query with the real human label. Texts are
+embedded once with the frozen MiniLM backbone (cached as .npy outside the repo), reduced by PCA fitted on the
+unlabelled pool features (no labels used), and a bootstrap ensemble of linear Bradley–Terry heads
+(active_learning.stability) is refitted after every batch. Strategies: random, uncertainty, uncertainty + diversity
+(active_learning.selection).
 
-    .venv/bin/python bench/active_learning_sim.py [--seeds 5] [--batch 20] [--budget 400]
+    .venv/bin/python bench/active_learning_sim.py [--datasets pandalm llmfao hh] [--seeds 20] [--batch 20]
 
-Writes bench/results/active_learning_curves.png and bench/results/active_learning_sim.json.
+Every arm of a seed shares that seed's split and initial labels (a paired design); the statistics resample seeds.
+Writes bench/results/active_learning_sim.json and bench/results/active_learning_sim.png.
 """
 
 from __future__ import annotations
@@ -28,71 +30,28 @@ sys.path.insert(0, str(ROOT))
 
 from active_learning.selection import STRATEGIES, select  # noqa: E402
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, pairwise_accuracy  # noqa: E402
+from replay import datasets  # noqa: E402
 
-DATA_DIR = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
 CACHE = Path(tempfile.gettempdir()) / "verdict_al_cache"
 
 
-def split_dialogue(text: str) -> tuple[str, str]:
-    """Prompt = the dialogue up to the last assistant turn; completion = that final turn."""
-    i = text.rfind("\n\nAssistant:")
-    return text[:i].strip(), text[i + len("\n\nAssistant:") :].strip()
-
-
-def read_hh(path: Path) -> tuple[list[tuple[str, str]], list[tuple[int, int]]]:
-    """HH-RLHF harmless: (prompt, completion) items and (chosen, rejected) index pairs."""
-    items, pairs = [], []
-    for line in path.open():
-        r = json.loads(line)
-        items.extend([split_dialogue(r["chosen"]), split_dialogue(r["rejected"])])
-        pairs.append((len(items) - 2, len(items) - 1))
-    return items, pairs
-
-
-def read_pandalm(path: Path) -> tuple[list[tuple[str, str]], list[tuple[int, int]]]:
-    """PandaLM test set: the majority of 3 annotators (1 or 2; ties and 0-majorities dropped) picks the winner."""
-    index: dict[tuple[str, str], int] = {}
-    items, pairs = [], []
-    for r in json.loads(path.read_text()):
-        prompt = (r["instruction"] + "\n\n" + (r.get("input") or "")).strip()
-        votes = [r[f"annotator{i}"] for i in (1, 2, 3)]
-        ones, twos = votes.count(1), votes.count(2)
-        if ones == twos or max(ones, twos) < 2:
-            continue
-        ids = []
-        for key in ("response1", "response2"):
-            item = (prompt, r[key])
-            if item not in index:
-                index[item] = len(items)
-                items.append(item)
-            ids.append(index[item])
-        if ids[0] == ids[1]:
-            continue
-        pairs.append((ids[0], ids[1]) if ones > twos else (ids[1], ids[0]))
-    return items, pairs
-
-
-DATASETS = {"pandalm": ("pandalm-testset-v1.json", read_pandalm), "hh": ("hh-harmless-dev.jsonl", read_hh)}
-
-
 def load_dataset(name: str, max_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings of every item (cached outside the repo) and (preferred, other) index pairs."""
-    filename, reader = DATASETS[name]
-    path = DATA_DIR / filename
-    items, pairs = reader(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    """Embeddings of every item (cached outside the repo, keyed by the items themselves) and (preferred, other)
+    index pairs with the majority human label."""
+    data = datasets.load(name)
+    digest = hashlib.sha256(json.dumps(data.items).encode()).hexdigest()[:12]
     cache = CACHE / f"{name}_{digest}_{max_length}.npy"
     if cache.exists():
-        return np.load(cache), np.array(pairs)
+        return np.load(cache), np.array(data.pairs)
     from active_learning.embedding import embed_texts
 
     t = time.time()
-    emb = embed_texts([p for p, _ in items], [c for _, c in items], max_length=max_length)
+    emb = embed_texts([p for p, _ in data.items], [c for _, c in data.items], max_length=max_length)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(cache, emb)
     print(f"embedded {len(emb)} texts in {time.time() - t:.0f}s → {cache}", flush=True)
-    return emb, np.array(pairs)
+    return emb, np.array(data.pairs)
 
 
 def pca(x: np.ndarray, fit_rows: np.ndarray, dims: int) -> np.ndarray:
@@ -129,15 +88,120 @@ def simulate(feats, pairs, pool, test, strategy, seed, args) -> tuple[list[int],
         labelled.extend(int(i) for i in rest[picked])
 
 
-def labels_to_reach(sizes: np.ndarray, curve: np.ndarray, target: float) -> float | None:
-    hit = np.flatnonzero(curve >= target)
-    return float(sizes[hit[0]]) if len(hit) else None
+def labels_to_reach(sizes: np.ndarray, curve: np.ndarray, target: float) -> float:
+    """The first label count at which `curve` reaches `target`; inf when it never does."""
+    hit = np.flatnonzero(curve >= target - 1e-12)
+    return float(sizes[hit[0]]) if len(hit) else float("inf")
+
+
+def normalised_auc(sizes: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Area under each learning curve (rows) divided by the label range: its mean accuracy over the budget."""
+    return np.trapezoid(curves, sizes, axis=-1) / (sizes[-1] - sizes[0])
+
+
+def label_ratio(sizes: np.ndarray, curves: dict[str, np.ndarray], strategy: str) -> float:
+    """Labels `strategy`'s mean curve needs to reach random's final mean accuracy ÷ the labels random's own mean
+    curve needs for it (not the budget: random's curve often touches its final value early)."""
+    target = curves["random"].mean(axis=0)[-1]
+    random_needed = labels_to_reach(sizes, curves["random"].mean(axis=0), target)
+    return labels_to_reach(sizes, curves[strategy].mean(axis=0), target) / random_needed
+
+
+def interval(values: np.ndarray) -> list[float]:
+    finite = values[np.isfinite(values)]
+    if len(finite) < len(values) * 0.975:  # more than 2.5 % never reached: the upper end is unbounded
+        return [float(np.quantile(finite, 0.025)) if len(finite) else None, None]
+    return [float(x) for x in np.quantile(values, [0.025, 0.975])]
+
+
+def statistics(sizes: np.ndarray, curves: dict[str, np.ndarray], boot: int = 2000, seed: int = 0) -> dict:
+    """Paired over seeds (every arm of a seed shares its split and initial labels): label ratio and AUC gain over
+    random, each with a 95 % percentile interval from resampling seeds."""
+    n_seeds = len(curves["random"])
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_seeds, size=(boot, n_seeds))
+    auc = {k: normalised_auc(sizes, v) for k, v in curves.items()}
+    out = {}
+    for k in curves:
+        ratios = np.array([label_ratio(sizes, {s: c[d] for s, c in curves.items()}, k) for d in draws])
+        gain = auc[k] - auc["random"]
+        gains = np.array([gain[d].mean() for d in draws])
+        out[k] = {
+            "final_accuracy": float(curves[k].mean(axis=0)[-1]),
+            "labels_to_reach_random_final": labels_to_reach(sizes, curves[k].mean(axis=0),
+                                                            curves["random"].mean(axis=0)[-1]),
+            "label_ratio": label_ratio(sizes, curves, k),
+            "label_ratio_ci95": interval(ratios),
+            "auc": float(auc[k].mean()),
+            "auc_gain_vs_random": float(gain.mean()),
+            "auc_gain_ci95": interval(gains),
+        }
+    return out
+
+
+def run_dataset(name: str, args) -> dict:
+    emb, pairs = load_dataset(name, args.max_length)
+    emb = emb.astype(np.float64)
+    n = len(pairs)
+    curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}
+    sizes, full_acc = None, []
+    for seed in range(args.seeds):
+        perm = np.random.default_rng(10_000 + seed).permutation(n)
+        test, pool = perm[: args.test_size], perm[args.test_size :]
+        rows = np.unique(pairs[pool])
+        feats = pca(emb, rows, args.dims) if args.dims else emb
+        full = fit_ensemble(feats, pairs[pool], n_members=1, bootstrap=False, l2=args.l2)[0]
+        full_acc.append(pairwise_accuracy(feats @ full, pairs[test]))
+        for strategy in STRATEGIES:
+            sizes, acc = simulate(feats, pairs, pool, test, strategy, seed, args)
+            curves[strategy].append(acc)
+        print(f"{name} seed {seed}: " + ", ".join(f"{k} {v[-1][-1]:.3f}" for k, v in curves.items()), flush=True)
+    sizes_arr = np.array(sizes, dtype=float)
+    arr = {k: np.array(v) for k, v in curves.items()}
+    return {
+        "dataset": datasets.DATASETS[name][0],
+        "pairs": n,
+        "labels": sizes,
+        "curves": {k: v.round(4).tolist() for k, v in arr.items()},
+        "mean_accuracy": {k: v.mean(axis=0).round(4).tolist() for k, v in arr.items()},
+        "all_pool_labels_accuracy": float(np.mean(full_acc)),
+        "statistics": statistics(sizes_arr, arr),
+    }
+
+
+def plot(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.3), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items(), strict=True):
+        sizes = np.array(r["labels"])
+        for k in STRATEGIES:
+            c = np.array(r["curves"][k])
+            mean, se = c.mean(axis=0), c.std(axis=0, ddof=1) / np.sqrt(len(c))
+            st = r["statistics"][k]
+            lo, hi = st["label_ratio_ci95"]
+            label = f"{k.replace('_', ' + ')}: {st['label_ratio']:.2f}× labels"
+            if k != "random":
+                label += f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else " [–, ∞)"
+            ax.plot(sizes, mean, label=label)
+            ax.fill_between(sizes, mean - 1.96 * se, mean + 1.96 * se, alpha=0.15)
+        ax.axhline(r["statistics"]["random"]["final_accuracy"], color="grey", ls="--", lw=0.8)
+        ax.axhline(r["all_pool_labels_accuracy"], color="black", ls=":", lw=0.8, label="all pool labels")
+        ax.set_title(f"{name}: {len(r['curves']['random'])} paired seeds (mean, 95% CI)", fontsize=10)
+        ax.set_xlabel("human labels (comparisons)")
+        ax.set_ylabel("held-out pairwise accuracy")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", choices=sorted(DATASETS), default="pandalm")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--datasets", nargs="+", choices=sorted(datasets.DATASETS), default=["pandalm", "llmfao", "hh"])
+    ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--test-size", type=int, default=300)
     ap.add_argument("--seed-size", type=int, default=20)
     ap.add_argument("--batch", type=int, default=20)
@@ -146,73 +210,34 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--dims", type=int, default=64, help="PCA dimensions (0 = raw features)")
     ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--out", default=str(RESULTS / "active_learning_sim.json"))
     args = ap.parse_args()
 
     t0 = time.time()
-    emb, pairs = load_dataset(args.dataset, args.max_length)
-    emb = emb.astype(np.float64)
-    n = len(pairs)
-    curves: dict[str, list[list[float]]] = {s: [] for s in STRATEGIES}
-    sizes = None
-    full_acc = []
-    for seed in range(args.seeds):
-        perm = np.random.default_rng(10_000 + seed).permutation(n)
-        test, pool = perm[: args.test_size], perm[args.test_size :]
-        rows = np.unique(pairs[pool])
-        feats = pca(emb, rows, args.dims) if args.dims else emb
-        all_cmp = pairs[pool]
-        full = fit_ensemble(feats, all_cmp, n_members=1, bootstrap=False, l2=args.l2)[0]
-        full_acc.append(pairwise_accuracy(feats @ full, pairs[test]))
-        for strategy in STRATEGIES:
-            s, acc = simulate(feats, pairs, pool, test, strategy, seed, args)
-            sizes = s
-            curves[strategy].append(acc)
-        print(f"seed {seed}: " + ", ".join(f"{k} {v[-1][-1]:.3f}" for k, v in curves.items()), flush=True)
-
-    sizes_arr = np.array(sizes, dtype=float)
-    mean = {k: np.mean(v, axis=0) for k, v in curves.items()}
-    std = {k: np.std(v, axis=0) for k, v in curves.items()}
-    target = float(mean["random"][-1])
-    random_labels = float(sizes_arr[-1])
-    reach = {}
-    for k in STRATEGIES:
-        needed = labels_to_reach(sizes_arr, mean[k], target)
-        reach[k] = {"labels": needed, "fraction_of_random": None if needed is None else needed / random_labels}
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for k in STRATEGIES:
-        ax.plot(sizes_arr, mean[k], label=k.replace("_", " + "))
-        ax.fill_between(sizes_arr, mean[k] - std[k], mean[k] + std[k], alpha=0.15)
-    ax.axhline(target, color="grey", ls="--", lw=0.8, label=f"random's final ({target:.3f})")
-    ax.axhline(np.mean(full_acc), color="black", ls=":", lw=0.8, label=f"all {n - args.test_size} pool labels")
-    ax.set_xlabel("human labels (comparisons)")
-    ax.set_ylabel("held-out pairwise accuracy")
-    ax.set_title(f"{args.dataset}: frozen MiniLM + BT ensemble, {args.seeds} seeds (mean ± std)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "active_learning_curves.png", dpi=120)
-
-    out = {
-        "dataset": DATASETS[args.dataset][0],
-        "config": vars(args),
-        "labels": sizes,
-        "mean_accuracy": {k: v.round(4).tolist() for k, v in mean.items()},
-        "std_accuracy": {k: v.round(4).tolist() for k, v in std.items()},
-        "final_accuracy": {k: float(v[-1]) for k, v in mean.items()},
-        "random_final_accuracy": target,
-        "all_pool_labels_accuracy": float(np.mean(full_acc)),
-        "labels_to_reach_random_final": reach,
+    results = {}
+    for name in args.datasets:
+        if not datasets.dataset_path(name).is_file():
+            print(f"skipping {name}: {datasets.dataset_path(name)} not found", flush=True)
+            continue
+        results[name] = run_dataset(name, args)
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    plot(results, out_path.with_suffix(".png"))
+    summary = {
+        "config": {k: v for k, v in vars(args).items() if k != "out"},
         "target_fraction": 0.7,
+        "results": results,
         "runtime_s": round(time.time() - t0, 1),
     }
-    (RESULTS / "active_learning_sim.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps({k: out[k] for k in ("final_accuracy", "labels_to_reach_random_final", "runtime_s")}, indent=2))
+    # The digest of every curve: two runs (other thread counts, other machines) agree when it is the same.
+    summary["curves_sha256"] = hashlib.sha256(
+        json.dumps({k: r["curves"] for k, r in results.items()}, sort_keys=True).encode()).hexdigest()
+    out_path.write_text(json.dumps(summary, indent=2))
+    for name, r in results.items():
+        for k, st in r["statistics"].items():
+            print(f"{name:8s} {k:22s} final {st['final_accuracy']:.3f}  labels ×{st['label_ratio']:.2f} "
+                  f"{st['label_ratio_ci95']}  AUC gain {st['auc_gain_vs_random']:+.4f} {st['auc_gain_ci95']}")
+    print(f"curves sha256 {summary['curves_sha256'][:16]}  runtime {summary['runtime_s']} s")
 
 
 if __name__ == "__main__":

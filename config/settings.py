@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "annotation",
     "rewardmodel",
     "active_learning",
+    "replay",
 ]
 
 MIDDLEWARE = [

@@ -152,3 +152,14 @@ def test_bad_strategy_and_batch_are_refused():
 def test_pair_features_are_order_free():
     feats = np.random.default_rng(0).normal(size=(4, 3))
     assert np.allclose(pair_features(feats, np.array([[0, 1]])), pair_features(feats, np.array([[1, 0]])))
+
+
+def test_diverse_selection_does_not_depend_on_the_last_float_bits():
+    """Features from another machine differ by ~1e-7; the batch must not change (it once did, via k-means)."""
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(200, 16))
+    inst = rng.random(200)
+    reference = select("uncertainty_diversity", inst, 20, features=feats, seed=4)
+    for trial in range(5):
+        noisy = feats + np.random.default_rng(trial).normal(scale=1e-8, size=feats.shape)
+        assert select("uncertainty_diversity", inst, 20, features=noisy, seed=4).tolist() == reference.tolist()
