@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop clean
 
 install: $(VENV)/.installed
 
@@ -35,7 +35,13 @@ bench-train: install
 	$(PY) bench/train_vs_trl.py --seeds 0 1 2 --max-rankings 240
 
 bench-al: install
-	$(PY) bench/active_learning_sim.py --seeds 10
+	$(PY) bench/active_learning_sim.py --seeds 20
+
+# Does active learning help? The library simulation on three datasets, then the closed-loop replay through the
+# running platform (PostgreSQL and Redis as for `make test`; it uses its own database `verdict_replay`).
+bench-loop: install
+	$(PY) bench/active_learning_sim.py --seeds 20
+	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1
 
 lint: install
 	$(VENV)/bin/ruff check .

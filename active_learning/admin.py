@@ -1,16 +1,23 @@
-"""Admin: every round with its strategy, model version, counts and score summary; picks inline."""
+"""Admin: every round with its strategy, model version, counts and score summary; picks inline with what came back;
+filtered to one project, the rounds list opens with the project's learning curve (versions and rounds)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from active_learning import learning_curve
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
+from annotation.models import Project
 
 
 @admin.register(ActiveLearningPolicy)
 class ActiveLearningPolicyAdmin(admin.ModelAdmin):
-    list_display = ("project", "enabled", "strategy", "batch_size", "max_asks", "ensemble_size", "priority_boost")
+    list_display = ("project", "enabled", "strategy", "batch_size", "max_asks", "max_asks_per_prompt", "ensemble_size",
+                    "priority_boost")
     list_filter = ("enabled", "strategy")
 
 
@@ -18,8 +25,15 @@ class SelectedItemInline(admin.TabularInline):
     model = SelectedItem
     extra = 0
     can_delete = False
-    fields = ("rank", "action", "task", "completion_a", "completion_b", "scores")
+    fields = ("rank", "action", "task", "completion_a", "completion_b", "scores", "came_back")
     readonly_fields = fields
+
+    @admin.display(description="came back")
+    def came_back(self, obj: SelectedItem) -> str:
+        got = learning_curve.outcome(obj)
+        if not got["rankings"]:
+            return "nothing yet"
+        return f"{got['rankings']} ranking(s); {got['agree_with_model']}/{got['judged']} agree with the model"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -38,9 +52,29 @@ class SelectionRoundAdmin(admin.ModelAdmin):
         "created_at", "finished_at",
     )
     inlines = [SelectedItemInline]
+    change_list_template = "admin/active_learning/selectionround/change_list.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("project", "model_version")
+
+    def get_urls(self):
+        extra = [path("learning-curve/<int:project_id>.png", self.admin_site.admin_view(self.learning_curve_view),
+                      name="active_learning_learning_curve")]
+        return extra + super().get_urls()
+
+    def learning_curve_view(self, request, project_id: int):
+        if not self.has_view_permission(request):
+            raise Http404
+        project = get_object_or_404(Project, pk=project_id)
+        return HttpResponse(learning_curve.render_png(project), content_type="image/png")
+
+    def changelist_view(self, request, extra_context=None):
+        """Filtered to one project, the list opens with that project's learning curve."""
+        project_id = request.GET.get("project__id__exact")
+        extra = {"learning_curve_url": None}
+        if project_id and project_id.isdigit():
+            extra["learning_curve_url"] = reverse("admin:active_learning_learning_curve", args=[int(project_id)])
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     @admin.display(description="reward model")
     def model_note(self, obj: SelectionRound) -> str:

@@ -238,7 +238,26 @@ def test_admin_shows_rounds(labelled_project, tiny_backbone, client, manager):
     page = client.get(f"/admin/active_learning/selectionround/{rnd.pk}/change/")
     assert page.status_code == 200
     assert b"uncertainty" in page.content and "█".encode() in page.content
+    assert b"Came back" in page.content and b"nothing yet" in page.content
     assert client.get("/admin/active_learning/selectionround/").status_code == 200
+    # Filtered to the project, the list opens with its learning curve; the plot is a real PNG.
+    listing = client.get(f"/admin/active_learning/selectionround/?project__id__exact={project.pk}")
+    assert b"Learning curve" in listing.content
+    png = client.get(f"/admin/active_learning/selectionround/learning-curve/{project.pk}.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    # What came back: a rater new to every prompt works the queue until the first pick's task is answered.
+    from active_learning.learning_curve import outcome
+
+    item = rnd.items.order_by("rank").first()
+    other = project.memberships.get(user__username="rater2").user
+    while (lease := next_assignment(project, other)) is not None:
+        submit_ranking(lease, RankingPayload(order=rank_by_id(lease.task)))
+        if lease.task_id == item.task_id:
+            break
+    got = outcome(item)
+    assert got["rankings"] == 1 and got["judged"] <= 1 and got["agree_with_model"] <= got["judged"]
+    page = client.get(f"/admin/active_learning/selectionround/{rnd.pk}/change/")
+    assert b"1 ranking(s)" in page.content
 
 
 def test_embeddings_are_normalised(tiny_backbone):

@@ -1,0 +1,56 @@
+"""A small HTTP client for Verdict's REST API with a token, from the standard library (the replay's only way in)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+
+class ApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: str):
+        super().__init__(f"{method} {path} answered {status}: {body[:500]}")
+        self.status = status
+
+
+class ApiClient:
+    def __init__(self, base_url: str, token: str, timeout: float = 120.0):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body=None, content_type: str = "application/json",
+                retries: int = 3) -> tuple[int, object]:
+        """(status, parsed JSON or None). Connection errors and 502/503 are retried: a restarting server is not a
+        reason to lose the replay; 4xx and other 5xx raise ApiError."""
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        for attempt in range(retries + 1):
+            req = urllib.request.Request(self.base_url + path, data=data, method=method)
+            req.add_header("Authorization", f"Token {self.token}")
+            req.add_header("Accept", "application/json")
+            if data is not None:
+                req.add_header("Content-Type", content_type)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    raw = resp.read()
+                    return resp.status, (json.loads(raw) if raw else None)
+            except urllib.error.HTTPError as exc:
+                text = exc.read().decode(errors="replace")
+                if exc.code in (502, 503) and attempt < retries:
+                    time.sleep(1 + attempt)
+                    continue
+                raise ApiError(method, path, exc.code, text) from None
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if attempt >= retries:
+                    raise
+                time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
+
+    def get(self, path: str):
+        return self.request("GET", path)[1]
+
+    def post(self, path: str, body=None, content_type: str = "application/json") -> tuple[int, object]:
+        return self.request("POST", path, body, content_type)
