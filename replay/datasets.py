@@ -63,11 +63,11 @@ def read_pandalm(path: Path) -> PreferenceData:
     """PandaLM test set: 3 fixed annotators (1 or 2 picks a response, 0 a tie); kept when 2 or 3 of them agree."""
     data = PreferenceData()
     for r in json.loads(path.read_text()):
-        prompt = (r["instruction"] + "\n\n" + (r.get("input") or "")).strip()
+        prompt = (str(r["instruction"]) + "\n\n" + str(r.get("input") or "")).strip()
         votes = [{1: 1, 2: -1}.get(r[f"annotator{i}"], 0) for i in (1, 2, 3)]
         if max(votes.count(1), votes.count(-1)) < 2:
             continue
-        data.add(prompt, r["response1"], r["response2"], votes)
+        data.add(prompt, str(r["response1"]), str(r["response2"]), votes)  # a few responses are JSON booleans
     return data
 
 

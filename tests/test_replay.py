@@ -36,6 +36,7 @@ def test_readers_keep_every_real_vote(shared_data):
     pandalm = datasets.load("pandalm", shared_data)
     assert len(pandalm.pairs) == 894 and all(len(v) == 3 for v in pandalm.votes)
     assert all(sum(v) > 0 for v in pandalm.votes)  # oriented so the majority prefers the first item
+    assert all(isinstance(p, str) and isinstance(t, str) for p, t in pandalm.items)  # a few are JSON booleans
     llmfao = datasets.load("llmfao", shared_data)
     assert len(llmfao.votes) == len(llmfao.pairs) and max(len(v) for v in llmfao.votes) == 5
     assert any(0 in v for v in llmfao.votes) and any(-1 in v for v in llmfao.votes)  # ties and dissent are real
