@@ -100,7 +100,8 @@ class RetrainPolicy(models.Model):
         default=DEFAULT_MIN_HELDOUT_PAIRS, help_text="Held-out pairs a version needs before it can be promoted.")
     promotion_margin = models.FloatField(
         default=DEFAULT_MARGIN, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Promote when the 95% interval's lower end of (new − active) held-out accuracy is ≥ −margin.")
+        help_text="Reject a new version when the 95% interval of its held-out accuracy minus the active one's lies "
+                  "entirely below −margin (0: whenever it is shown to be worse).")
 
     class Meta:
         verbose_name_plural = "retrain policies"

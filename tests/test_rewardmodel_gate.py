@@ -128,4 +128,4 @@ def test_second_version_is_judged_against_the_active_one(project, make_task, rat
     third = run_training(project.pk, backbone=str(tiny), overrides={**FAST, "seed": 6})
     v3 = RewardModelVersion.objects.get(pk=third["version_id"])
     assert v3.gate["ci_low"] is not None and v3.gate["ci_low"] <= v3.gate["accuracy_delta"] <= v3.gate["ci_high"]
-    assert third["promoted"] == (v3.gate["ci_low"] >= -v3.gate["margin"])
+    assert third["promoted"] == (v3.gate["ci_high"] >= -v3.gate["margin"])
