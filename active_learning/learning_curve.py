@@ -3,7 +3,6 @@ active-learning rounds marked at the label count when they ran; and what came ba
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 from active_learning.models import SelectedItem, SelectionRound
@@ -36,7 +35,7 @@ def curve(project: Project) -> tuple[list[CurvePoint], list[int]]:
 
 
 def render_png(project: Project) -> bytes:
-    from rewardmodel.plots import plt
+    from rewardmodel.plots import plt, png_bytes
 
     points, marks = curve(project)
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
@@ -58,10 +57,7 @@ def render_png(project: Project) -> bytes:
                      fontsize=10)
         if shown or marks:
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
 

@@ -40,9 +40,14 @@ def render(kind: str, metrics: dict) -> bytes:
             ax.set_title(f"reward vs length (Spearman {corr:.2f})" if isinstance(corr, float) else "reward vs length")
             ax.set_xlabel("completion length (characters)")
             ax.set_ylabel("reward")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
+
+
+def png_bytes(fig) -> bytes:
+    """A finished figure as PNG bytes (the caller closes it)."""
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -52,6 +52,24 @@ def project(db, manager, rater, rater2):
     return p
 
 
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A tiny randomly initialised reward-model backbone (rewardmodel.testing), built once per test session."""
+    from rewardmodel.testing import make_tiny_backbone
+
+    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone")
+
+
+@pytest.fixture
+def model_root(settings, tmp_path):
+    """VERDICT_MODEL_ROOT in this test's tmp folder, with the scoring cache cleared."""
+    from rewardmodel import scoring
+
+    settings.VERDICT_MODEL_ROOT = tmp_path / "models"
+    scoring.clear_cache()
+    return settings.VERDICT_MODEL_ROOT
+
+
 @pytest.fixture
 def lenient_gate(project):
     """Let the promotion gate promote versions trained on the few rankings a fast test has (minimums of 1)."""

@@ -22,9 +22,7 @@ from annotation.models import Assignment, Ranking, RankingTask
 from config.celery import app
 from replay import datasets
 from replay.loop import Oracle, split_pairs
-from rewardmodel import scoring
 from rewardmodel.models import RewardModelVersion
-from rewardmodel.testing import make_tiny_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_TRAIN = {"epochs": 1, "lr": 2e-3, "max_length": 48, "batch_rankings": 4, "holdout_fraction": 0.3, "device": "cpu"}
@@ -62,14 +60,12 @@ def _replay_args(url, arm, tiny, state, budget=24):
 
 
 @pytest.fixture
-def stack(live_server, tmp_path, shared_data, settings):
+def stack(live_server, shared_data, model_root):
     """A live server, a real Celery worker on Redis (queues default + gpu) and a model store in tmp."""
     if connection.vendor != "postgresql":
         pytest.skip("the live server, the worker and a killed replay share the database: PostgreSQL")
     from celery.contrib.testing.worker import start_worker
 
-    settings.VERDICT_MODEL_ROOT = tmp_path / "models"
-    scoring.clear_cache()
     with app.connection_for_write() as conn:  # no stale message from another test
         for q in app.amqp.queues.values():
             q(conn.default_channel).purge()
@@ -81,8 +77,7 @@ def stack(live_server, tmp_path, shared_data, settings):
 @needs_services
 @pytest.mark.timeout(600)
 @pytest.mark.django_db(transaction=True)
-def test_both_arms_run_the_loop_through_the_platform(stack, tmp_path, capsys):
-    tiny = make_tiny_backbone(tmp_path / "tiny")
+def test_both_arms_run_the_loop_through_the_platform(stack, tmp_path, tiny, capsys):
     for arm in ("plain", "routing"):
         state = tmp_path / f"{arm}.json"
         call_command("replay_raters", *_replay_args(stack, arm, tiny, state), "--project", f"replay {arm}")
@@ -115,8 +110,7 @@ def test_both_arms_run_the_loop_through_the_platform(stack, tmp_path, capsys):
 @needs_services
 @pytest.mark.timeout(600)
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_replay_resumes_without_losing_or_doubling_labels(stack, tmp_path):
-    tiny = make_tiny_backbone(tmp_path / "tiny")
+def test_a_killed_replay_resumes_without_losing_or_doubling_labels(stack, tmp_path, tiny):
     state = tmp_path / "killed.json"
     args = _replay_args(stack, "routing", tiny, state, budget=12) + ["--project", "replay killed"]
     db = connection.settings_dict

@@ -14,19 +14,9 @@ from rewardmodel import scoring
 from rewardmodel.apps import RETRAIN_CHECK_NAME
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 from rewardmodel.tasks import check_retrain_schedules, train_reward_model
-from rewardmodel.testing import make_tiny_backbone
 from tests.test_rewardmodel_training import FAST, add_rankings
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone")
-
-
-@pytest.fixture(autouse=True)
-def model_root(settings, tmp_path):
-    settings.VERDICT_MODEL_ROOT = tmp_path / "models"
-    scoring.clear_cache()
+pytestmark = pytest.mark.usefixtures("model_root")  # conftest: a model store of its own per test
 
 
 @pytest.fixture

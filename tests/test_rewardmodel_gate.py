@@ -8,23 +8,13 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from rewardmodel import gate, metrics, scoring
+from rewardmodel import gate, metrics
 from rewardmodel.models import RewardModelVersion, TrainingRun
 from rewardmodel.snapshot import build_snapshot
-from rewardmodel.testing import make_tiny_backbone
 from rewardmodel.training import run_training
 from tests.test_rewardmodel_training import FAST, add_rankings
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone")
-
-
-@pytest.fixture(autouse=True)
-def model_root(settings, tmp_path):
-    settings.VERDICT_MODEL_ROOT = tmp_path / "models"
-    scoring.clear_cache()
+pytestmark = pytest.mark.usefixtures("model_root")  # conftest: a model store of its own per test
 
 
 def test_too_little_evidence_is_not_eligible():

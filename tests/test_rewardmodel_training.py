@@ -20,23 +20,14 @@ from annotation.models import Assignment, Ranking
 from rewardmodel import locks, registry, scoring
 from rewardmodel.models import RewardModelVersion, TrainingLock, TrainingRun
 from rewardmodel.snapshot import build_snapshot
-from rewardmodel.testing import make_tiny_backbone, synthetic_completions
+from rewardmodel.testing import synthetic_completions
 from rewardmodel.training import run_training
 
 FAST = {"lr": 2e-3, "batch_rankings": 4, "max_length": 48, "seed": 3, "device": "cpu", "holdout_fraction": 0.25}
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_backbone(tmp_path_factory.mktemp("tiny") / "backbone")
-
-
-@pytest.fixture(autouse=True)
-def model_root(settings, tmp_path):
-    settings.VERDICT_MODEL_ROOT = tmp_path / "models"
-    scoring.clear_cache()
-    return settings.VERDICT_MODEL_ROOT
+pytestmark = pytest.mark.usefixtures("model_root")  # conftest: a model store of its own per test
 
 
 def add_rankings(project, make_task, raters, n_prompts: int, seed: int = 0, tie: bool = False):
