@@ -185,7 +185,8 @@ def plot(results: dict[str, dict], path: Path) -> None:
             lo, hi = st["label_ratio_ci95"]
             label = f"{k.replace('_', ' + ')}: {st['label_ratio']:.2f}× labels"
             if k != "random":
-                label += f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else " [–, ∞)"
+                label += f" [{lo:.2f}, {hi:.2f}]" if hi is not None else f" [{lo:.2f}, ∞)" if lo is not None \
+                    else " [–, ∞)"
             ax.plot(sizes, mean, label=label)
             ax.fill_between(sizes, mean - 1.96 * se, mean + 1.96 * se, alpha=0.15)
         ax.axhline(r["statistics"]["random"]["final_accuracy"], color="grey", ls="--", lw=0.8)
