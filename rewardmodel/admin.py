@@ -18,7 +18,7 @@ def _fmt(value, digits: int = 3) -> str:
 @admin.register(RewardModelVersion)
 class RewardModelVersionAdmin(admin.ModelAdmin):
     list_display = ("project", "number", "status", "is_active", "accuracy", "ece", "flip_rate", "length_spearman",
-                    "n_rankings", "gate_reason", "created_at", "promoted_at")
+                    "n_rankings", "gate_verdict", "created_at", "promoted_at")
     list_filter = ("project", "status", "is_active")
     actions = ["promote_selected", "rollback_projects"]
     readonly_fields = ("project", "number", "status", "is_active", "gate_reason", "gate_interval", "path", "base_model",
@@ -44,6 +44,14 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="reward~length ρ")
     def length_spearman(self, obj):
         return _fmt((obj.metrics.get("length_correlation") or {}).get("spearman"))
+
+    @admin.display(description="promotion gate")
+    def gate_verdict(self, obj):
+        """The verdict in a word or two for the list (the whole reason on hover and on the version's page)."""
+        reason = obj.gate_reason
+        if not reason:
+            return "–"
+        return format_html('<span title="{}">{}</span>', reason, reason.split(":", 1)[0])
 
     @admin.display(description="promotion gate")
     def gate_reason(self, obj):

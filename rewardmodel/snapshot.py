@@ -27,19 +27,22 @@ class Snapshot:
     def split(self, fraction: float, seed: int) -> tuple[list[int], list[int]]:
         """(train indices, held-out indices): whole prompts go to one side, seeded and order-independent.
 
-        Each prompt's side depends only on (seed, prompt id), not on which other prompts exist yet: a prompt held
-        out once stays held out as rankings arrive, so the promotion gate compares a new version with the active
-        one on prompts neither has trained on. At least one prompt is held out when there are two or more.
+        A prompt's side depends only on (seed, its text), not on which other prompts exist yet nor on database
+        ids: a prompt held out once stays held out as rankings arrive, so the promotion gate compares a new version
+        with the active one on prompts neither has trained on; the same data split the same way in every project
+        (a replay's two arms, a re-import); and two tasks with the same prompt text never straddle the split. At
+        least one prompt is held out when there are two or more.
         """
-        prompts = sorted(set(self.prompt_ids))
-        position = {p: _unit_hash(seed, p) for p in prompts}
-        held = {p for p in prompts if position[p] < fraction} if len(prompts) > 1 else set()
-        if fraction > 0 and len(prompts) > 1 and not held:
-            held = {min(prompts, key=position.__getitem__)}
-        if len(held) == len(prompts):  # keep something to train on
-            held.discard(max(prompts, key=position.__getitem__))
-        train = [i for i, p in enumerate(self.prompt_ids) if p not in held]
-        heldout = [i for i, p in enumerate(self.prompt_ids) if p in held]
+        keys = [e.prompt for e in self.examples]
+        distinct = sorted(set(keys))
+        position = {k: _unit_hash(seed, k) for k in distinct}
+        held = {k for k in distinct if position[k] < fraction} if len(distinct) > 1 else set()
+        if fraction > 0 and len(distinct) > 1 and not held:
+            held = {min(distinct, key=position.__getitem__)}
+        if len(held) == len(distinct):  # keep something to train on
+            held.discard(max(distinct, key=position.__getitem__))
+        train = [i for i, k in enumerate(keys) if k not in held]
+        heldout = [i for i, k in enumerate(keys) if k in held]
         return train, heldout
 
     def describe(self, train: list[int], heldout: list[int]) -> dict:
@@ -59,9 +62,9 @@ class Snapshot:
         }
 
 
-def _unit_hash(seed: int, prompt_id: int) -> float:
-    """A stable pseudo-random number in [0, 1) for (seed, prompt): the same on every machine and Python."""
-    digest = hashlib.sha256(f"{seed}:{prompt_id}".encode()).digest()
+def _unit_hash(seed: int, key: str) -> float:
+    """A stable pseudo-random number in [0, 1) for (seed, key): the same on every machine and Python."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -119,3 +119,20 @@ def test_second_version_is_judged_against_the_active_one(project, make_task, rat
     v3 = RewardModelVersion.objects.get(pk=third["version_id"])
     assert v3.gate["ci_low"] is not None and v3.gate["ci_low"] <= v3.gate["accuracy_delta"] <= v3.gate["ci_high"]
     assert third["promoted"] == (v3.gate["ci_high"] >= -v3.gate["margin"])
+
+
+def test_split_depends_on_prompt_text_not_database_ids(project, make_task, rater, manager):
+    from annotation.models import Membership, Project
+
+    other = Project.objects.create(name="Same data, another project", k=4, overlap=1)
+    Membership.objects.create(project=other, user=rater, role=Membership.RATER)
+    for p in (project, other):
+        for n in range(12):
+            add_rankings(p, make_task, [rater], 1, seed=n)
+            task = p.tasks.order_by("-id").first()
+            task.prompt.text = f"the same question number {n}"
+            task.prompt.save()
+    a, b = build_snapshot(project.pk), build_snapshot(other.pk)
+    held_a = {a.examples[i].prompt for i in a.split(0.25, seed=0)[1]}
+    held_b = {b.examples[i].prompt for i in b.split(0.25, seed=0)[1]}
+    assert held_a == held_b and held_a
