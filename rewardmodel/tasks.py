@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,15 @@ def check_retrain_schedules() -> list[int]:
     from rewardmodel.training import new_rankings_since_last_version
 
     launched = []
-    recent = timezone.now() - timedelta(hours=6)  # an older queued/running row is a lost job, not a busy project
+    now = timezone.now()
+    recent = now - timedelta(hours=6)  # an older queued/running row is a lost job, not a busy project
     for policy in RetrainPolicy.objects.filter(enabled=True).select_related("project"):
-        if TrainingRun.objects.filter(project=policy.project, status__in=[TrainingRun.QUEUED, TrainingRun.RUNNING],
-                                      created_at__gte=recent).exists():
+        # A running training heartbeats its project lock; a "running" row whose lock has expired belongs to a
+        # worker that died (SIGKILL, OOM, lost host), whose message may not come back for hours: retrain now.
+        busy = TrainingRun.objects.filter(project=policy.project, created_at__gte=recent).filter(
+            Q(status=TrainingRun.QUEUED)
+            | Q(status=TrainingRun.RUNNING, project__training_lock__expires_at__gt=now))
+        if busy.exists():
             continue
         new = new_rankings_since_last_version(policy.project_id)
         if new >= policy.min_new_rankings:

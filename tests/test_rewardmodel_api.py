@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from rewardmodel import scoring
 from rewardmodel.apps import RETRAIN_CHECK_NAME
-from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
+from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
 from rewardmodel.tasks import check_retrain_schedules, train_reward_model
 from tests.test_rewardmodel_training import FAST, add_rankings
 
@@ -117,3 +119,12 @@ def test_beat_schedule_and_retrain_check(project, make_task, rater):
         add_rankings(project, make_task, [rater], 1, seed=2)
         assert check_retrain_schedules() == [project.pk]
         launch.assert_called_once_with(project, trigger="schedule")
+    # A training marked running whose worker died (its project lock expired) does not block the schedule...
+    TrainingRun.objects.create(project=project, status=TrainingRun.RUNNING, celery_task_id="dead-worker")
+    TrainingLock.objects.create(project=project, owner="dead-worker", expires_at=timezone.now() - timedelta(seconds=1))
+    with mock.patch("rewardmodel.launch.launch_training") as launch:
+        assert check_retrain_schedules() == [project.pk]
+    # ...while a live one (its lock heartbeating) does.
+    TrainingLock.objects.filter(project=project).update(expires_at=timezone.now() + timedelta(minutes=5))
+    with mock.patch("rewardmodel.launch.launch_training") as launch:
+        assert check_retrain_schedules() == []
