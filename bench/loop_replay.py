@@ -136,9 +136,10 @@ def plot(summary: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.3))
     ax.plot(labels, c["plain_accuracy"], marker="o", label="routing off (plain queue order)")
     lo, hi = c["label_ratio_ci95"]
-    interval = f"[{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else "[–, ∞)"
+    interval = f"[{lo:.2f}, {hi:.2f}]" if hi is not None else f"[{lo:.2f}, ∞)" if lo is not None else "[–, ∞)"
     ax.plot(labels, c["routing_accuracy"], marker="o",
-            label=f"routing on ({summary['config']['strategy']}): {c['label_ratio']:.2f}× labels {interval}")
+            label=f"routing on ({summary['config']['strategy']}): {c['label_ratio']:.2f}× labels {interval}, "
+                  f"AUC {c['auc_gain']:+.3f}")
     for arm, runs in summary["runs"].items():
         for run in runs:
             xs = [p["labels"] for p in run["curve"]]
