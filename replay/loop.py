@@ -206,7 +206,11 @@ class Replay:
             if labels >= s.budget:
                 break
             checkpoint = min(s.budget, (labels // s.retrain_every + 1) * s.retrain_every)
+            before = labels
             labels, turn, exhausted = self._label_until(checkpoint, turn)
+            if exhausted and labels == before:  # nothing new to train on: waiting would only time out
+                self.log(f"[{self.project_name}] no task left for any rater at {labels} labels")
+                break
             self.log(f"[{self.project_name}] {labels} labels; waiting for the platform to retrain")
             self._wait_for_training(labels)
             self.record["elapsed_s"] = time.monotonic() - started
