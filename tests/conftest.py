@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 
 from annotation.models import Completion, Membership, Project, Prompt, RankingTask
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture
@@ -68,6 +69,40 @@ def model_root(settings, tmp_path):
     settings.VERDICT_MODEL_ROOT = tmp_path / "models"
     scoring.clear_cache()
     return settings.VERDICT_MODEL_ROOT
+
+
+@pytest.fixture
+def sigkill_when(model_root):
+    """sigkill_when(argv, ready, what): run argv against this test's database and model store, and SIGKILL it as soon
+    as ready() holds, as a crash would (a worker mid-training, a replay mid-labelling). PostgreSQL only: the
+    subprocess must see the test's committed rows."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    def run(argv: list[str], ready, what: str, timeout: float = 120) -> None:
+        db = connection.settings_dict
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "VERDICT_MODE": "test",
+               "VERDICT_MODEL_ROOT": str(model_root),
+               "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
+        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env)
+        try:
+            deadline = time.monotonic() + timeout
+            while not ready():
+                assert proc.poll() is None, f"the {what} ended before it was killed"
+                assert time.monotonic() < deadline, f"the {what} never got far enough to be killed"
+                time.sleep(0.1)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+    return run
 
 
 @pytest.fixture

@@ -4,11 +4,6 @@ check, the promotion gate, routing; both arms; a killed replay resumes without l
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -110,25 +105,11 @@ def test_both_arms_run_the_loop_through_the_platform(stack, tmp_path, tiny, caps
 @needs_services
 @pytest.mark.timeout(600)
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_replay_resumes_without_losing_or_doubling_labels(stack, tmp_path, tiny):
+def test_a_killed_replay_resumes_without_losing_or_doubling_labels(stack, tmp_path, tiny, sigkill_when):
     state = tmp_path / "killed.json"
     args = _replay_args(stack, "routing", tiny, state, budget=12) + ["--project", "replay killed"]
-    db = connection.settings_dict
-    env = {**os.environ, "VERDICT_MODE": "test", "DJANGO_SETTINGS_MODULE": "config.settings",
-           "VERDICT_MODEL_ROOT": str(settings.VERDICT_MODEL_ROOT),
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "replay_raters", *args], cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while Ranking.objects.filter(task__project__name="replay killed").count() < 5:
-            assert proc.poll() is None, "the replay ended before it was killed"
-            assert time.monotonic() < deadline, "the replay never reached 5 labels"
-            time.sleep(0.1)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    labelled = Ranking.objects.filter(task__project__name="replay killed")
+    sigkill_when([str(ROOT / "manage.py"), "replay_raters", *args], lambda: labelled.count() >= 5, "replay")
     killed_at = Ranking.objects.filter(task__project__name="replay killed").count()
     assert 5 <= killed_at < 12
     call_command("replay_raters", *args)  # the same command again picks up where it stopped

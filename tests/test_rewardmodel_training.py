@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -24,7 +18,6 @@ from rewardmodel.testing import synthetic_completions
 from rewardmodel.training import run_training
 
 FAST = {"lr": 2e-3, "batch_rankings": 4, "max_length": 48, "seed": 3, "device": "cpu", "holdout_fraction": 0.25}
-ROOT = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("model_root")  # conftest: a model store of its own per test
@@ -160,7 +153,7 @@ def test_promotion_rule_and_rollback(project, make_task, rater, rater2, tiny, le
 
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_leaves_active_model_intact(project, make_task, rater, rater2, tiny, model_root, tmp_path,
-                                                   lenient_gate):
+                                                   lenient_gate, sigkill_when):
     if connection.vendor != "postgresql":
         pytest.skip("needs a database a subprocess can share (PostgreSQL)")
     add_rankings(project, make_task, [rater, rater2], 8)
@@ -176,22 +169,7 @@ def hook(step, total, loss):
     time.sleep(60)
 run_training({project.pk}, task_id="killed-job", backbone={str(tiny)!r}, overrides={FAST!r}, progress_hook=hook)
 """
-    db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "VERDICT_MODE": "test",
-           "VERDICT_MODEL_ROOT": str(model_root),
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while not marker.exists():
-            assert proc.poll() is None, "training subprocess died before its first step"
-            assert time.monotonic() < deadline, "training subprocess never reached its first step"
-            time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    sigkill_when(["-c", script], marker.exists, "training subprocess", timeout=90)
     assert registry.active_version(project) == v1
     half = RewardModelVersion.objects.get(project=project, number=2)
     assert half.status == RewardModelVersion.TRAINING and not half.is_active
