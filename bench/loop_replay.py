@@ -37,6 +37,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
+sys.path.insert(0, str(ROOT / "bench"))
+
+from active_learning_sim import labels_to_reach  # noqa: E402  (one definition of "labels needed")
 
 
 def fresh_database(url_base: str, name: str) -> str:
@@ -98,11 +101,7 @@ def compare(curves: dict[str, list[np.ndarray]], labels: np.ndarray, boot: int =
 
     def measures(p: np.ndarray, r: np.ndarray) -> tuple[float, float]:
         pa, ra = p.mean(axis=(0, 2)), r.mean(axis=(0, 2))  # mean test accuracy per checkpoint
-        target = pa[-1]
-        need_p = labels[np.flatnonzero(pa >= target - 1e-12)[0]]
-        hit = np.flatnonzero(ra >= target - 1e-12)
-        need_r = labels[hit[0]] if len(hit) else np.inf
-        return need_r / need_p, float(np.mean(ra - pa))
+        return labels_to_reach(labels, ra, pa[-1]) / labels_to_reach(labels, pa, pa[-1]), float(np.mean(ra - pa))
 
     ratio, gain = measures(plain, routing)
     ratios, gains = [], []

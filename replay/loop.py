@@ -270,7 +270,7 @@ class Replay:
                 app.send_task(RETRAIN_CHECK, queue="default")
                 sent = time.monotonic()
             time.sleep(1.0)
-        self._record_versions(labels, run)
+        self._record_versions(labels)
 
     def _round_settled(self, run: TrainingRun) -> bool:
         if self.settings.arm != "routing" or run.version_id is None:
@@ -280,7 +280,7 @@ class Replay:
 
     # what the platform did
 
-    def _record_versions(self, labels: int, run: TrainingRun) -> None:
+    def _record_versions(self, labels: int) -> None:
         versions = self.record.setdefault("versions", {})
         for row in self.manager.get(f"/api/projects/{self.project.pk}/reward-models/?limit=1000")["results"]:
             key = str(row["number"])
