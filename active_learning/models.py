@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -22,6 +23,15 @@ class ActiveLearningPolicy(models.Model):
     max_asks = models.PositiveIntegerField(default=2, help_text="How often one comparison may be routed back.")
     max_asks_per_prompt = models.PositiveIntegerField(
         default=3, help_text="How often comparisons of one prompt may be routed back, all pairs together."
+    )
+    contested_share = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=(
+            "A comparison with at least two human votes whose losing side has this share of them or more is "
+            "contested: the raters disagree, so it is not routed back (more votes would measure their split, not "
+            "teach the model). 0.3 sets aside 2–1, 1–1 and 3–2 splits; above 0.5 turns this off."
+        ),
     )
     ensemble_size = models.PositiveSmallIntegerField(default=8)
     priority_boost = models.IntegerField(

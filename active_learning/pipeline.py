@@ -19,7 +19,7 @@ from django.utils import timezone
 from active_learning import embedding, routing
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
 from active_learning.selection import STRATEGIES, select
-from active_learning.stability import fit_ensemble, pair_features, pair_stability
+from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
 from annotation.models import Completion, Project, Ranking, RankingTask
 from rewardmodel import registry, scoring
 from rewardmodel.comparisons import ranking_to_pairs as rm_pairs
@@ -181,6 +181,7 @@ def create_round(
         "seed": int(seed) if seed is not None else int(timezone.now().timestamp()) % 100_000,
         "max_asks": policy.max_asks,
         "max_asks_per_prompt": policy.max_asks_per_prompt,
+        "contested_share": policy.contested_share,
         "ensemble_size": policy.ensemble_size,
         "priority": policy.priority_boost,
     }
@@ -201,7 +202,7 @@ def create_round(
     return rnd, True
 
 
-def _summary(stab, chosen: np.ndarray, n_labels: int, n_candidates: int) -> dict:
+def _summary(stab, chosen: np.ndarray, n_labels: int, n_candidates: int, n_contested: int) -> dict:
     def stats(x: np.ndarray) -> dict:
         if len(x) == 0:
             return {}
@@ -217,6 +218,7 @@ def _summary(stab, chosen: np.ndarray, n_labels: int, n_candidates: int) -> dict
         "bald_selected": stats(stab.bald[chosen]),
         "margin_selected": stats(stab.margin[chosen]),
         "flips_all": int(stab.flip.sum()),
+        "contested_skipped": n_contested,
         "instability_histogram": {"counts": hist.astype(int).tolist(), "edges": [round(float(e), 4) for e in edges]},
     }
 
@@ -268,6 +270,8 @@ def _run(rnd: SelectionRound) -> None:
     pair_asks, prompt_asks = ask_counts(project, cands.pairs)
     prompt_of = np.array([completions[index[a]].prompt_id for a, _ in cands.pairs], dtype=np.int64)
     prompt_cap = int(params.get("max_asks_per_prompt", 3))
+    votes = rater_votes(comps, pairs)
+    contested = votes.contested(float(params.get("contested_share", 0.3)))
     chosen = select(
         rnd.strategy,
         stab.instability,
@@ -276,21 +280,28 @@ def _run(rnd: SelectionRound) -> None:
         ask_counts=pair_asks,
         max_asks=int(params.get("max_asks", 2)),
         seed=seed,
-        eligible=np.array([prompt_asks.get(int(p), 0) < prompt_cap for p in prompt_of], dtype=bool),
+        eligible=np.array([prompt_asks.get(int(p), 0) < prompt_cap for p in prompt_of], dtype=bool) & ~contested,
         groups=prompt_of,
     )
+
+    def row(i: int) -> dict:
+        return {**stab.row(i), "votes": int(votes.total[i]), "rater_split": float(votes.minority_share[i])}
+
     with transaction.atomic():
         SelectedItem.objects.filter(round=rnd).delete()  # a failed earlier attempt left nothing routed
         routing.route(
             rnd,
-            [(cands.pairs[i], cands.task_of[cands.pairs[i]], stab.row(int(i))) for i in chosen],
+            [(cands.pairs[i], cands.task_of[cands.pairs[i]], row(int(i))) for i in chosen],
             priority=int(params.get("priority", 100)),
         )
         SelectionRound.objects.filter(pk=rnd.pk).update(
             status=SelectionRound.DONE,
             model_version=version,
             feature_source=source[:300],
-            summary={**_summary(stab, chosen, len(comps), len(pairs)), "model_note": version_note},
+            summary={
+                **_summary(stab, chosen, len(comps), len(pairs), int(contested.sum())),
+                "model_note": version_note,
+            },
             finished_at=timezone.now(),
         )
 

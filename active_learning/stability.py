@@ -13,6 +13,11 @@ bootstrap resample of the labelled comparisons (different seed per member).  For
 closeness to the decision boundary (−margin), plus a bonus for flips; by default only the margin and the flips
 count, BALD and variance are reported with every pick.  Percentile ranks make the terms comparable whatever their
 scale; higher means less stable.
+
+All of these measure the *model's* doubt.  The raters' own disagreement is a different thing: a pair that raters
+split on stays close to the boundary however many labels it gets, so a margin-driven selector would send it back
+for ever.  :func:`rater_votes` counts the human votes each candidate already has so that the caller can set such
+*contested* pairs aside (their model uncertainty is the raters' noise, which more asks do not remove).
 """
 
 from __future__ import annotations
@@ -166,6 +171,40 @@ def pair_stability(
         + weights.flip * flip
     )
     return PairStability(p_mean, variance, bald, margin, flip, instability)
+
+
+@dataclass
+class RaterVotes:
+    """Human votes already cast on each candidate pair (a, b): ``for_a`` say a≻b, ``for_b`` say b≻a."""
+
+    for_a: np.ndarray
+    for_b: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.for_a + self.for_b
+
+    @property
+    def minority_share(self) -> np.ndarray:
+        """Share of the votes on the losing side, 0 for pairs with no votes (0 = unanimous, 0.5 = an even split)."""
+        total = self.total
+        return np.where(total > 0, np.minimum(self.for_a, self.for_b) / np.maximum(total, 1), 0.0)
+
+    def contested(self, share: float, min_votes: int = 2) -> np.ndarray:
+        """Pairs with at least ``min_votes`` votes whose minority share reaches ``share``."""
+        return (self.total >= min_votes) & (self.minority_share >= share)
+
+
+def rater_votes(comparisons: np.ndarray, pairs: np.ndarray) -> RaterVotes:
+    """Count the (winner, loser) rows of ``comparisons`` that fall on each candidate pair, in either order."""
+    comparisons = np.asarray(comparisons, dtype=np.int64).reshape(-1, 2)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    counts: dict[tuple[int, int], int] = {}
+    for w, lo in comparisons.tolist():
+        counts[(w, lo)] = counts.get((w, lo), 0) + 1
+    for_a = np.array([counts.get((a, b), 0) for a, b in pairs.tolist()], dtype=np.int64)
+    for_b = np.array([counts.get((b, a), 0) for a, b in pairs.tolist()], dtype=np.int64)
+    return RaterVotes(for_a, for_b)
 
 
 def pair_features(features: np.ndarray, pairs: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from active_learning.stability import (
     pair_stability,
     pairwise_accuracy,
     percentile_rank,
+    rater_votes,
 )
 
 
@@ -163,3 +164,14 @@ def test_diverse_selection_does_not_depend_on_the_last_float_bits():
     for trial in range(5):
         noisy = feats + np.random.default_rng(trial).normal(scale=1e-8, size=feats.shape)
         assert select("uncertainty_diversity", inst, 20, features=noisy, seed=4).tolist() == reference.tolist()
+
+
+def test_rater_votes_count_both_orders_and_mark_contested_pairs():
+    comparisons = np.array([[0, 1], [1, 0], [2, 3], [2, 3], [2, 3], [4, 5], [5, 4], [5, 4], [6, 7]])
+    votes = rater_votes(comparisons, np.array([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]))
+    assert votes.for_a.tolist() == [1, 3, 1, 1, 0] and votes.for_b.tolist() == [1, 0, 2, 0, 0]
+    assert votes.minority_share.tolist() == pytest.approx([0.5, 0.0, 1 / 3, 0.0, 0.0])
+    # 1–1 and 1–2 are contested at 0.3; unanimous, single-vote and unvoted pairs never are.
+    assert votes.contested(0.3).tolist() == [True, False, True, False, False]
+    assert votes.contested(0.4).tolist() == [True, False, False, False, False]
+    assert not votes.contested(0.51).any()

@@ -298,3 +298,33 @@ def test_round_uses_the_active_reward_model_and_its_parent(labelled_project, set
     assert rnd.summary["flips_all"] > 0
     assert rnd.items.count() == 5
     assert all(item.scores["margin"] >= 0 for item in rnd.items.all())
+
+
+def test_pairs_the_raters_split_on_are_not_routed_back(labelled_project, tiny_backbone, make_user):
+    """Model doubt is routed; the raters' own disagreement is not: a pair voted 1–1 is contested and set aside."""
+    project, _ = labelled_project
+    project.overlap = 2
+    project.save()
+    rated = RankingTask.objects.filter(project=project, submitted_count=1)
+    rated.update(priority=10, status=RankingTask.OPEN)  # open again (overlap 2) and served first
+    rated = list(rated.order_by("id"))
+    other = make_user("second-opinion")
+    for _ in rated:  # a second rater reverses the first ranking: every pair of these tasks is split 1–1
+        a = next_assignment(project, other)
+        assert a.task_id in {t.pk for t in rated}
+        submit_ranking(a, RankingPayload(order=list(reversed(rank_by_id(a.task)))))
+    split_prompts = {t.prompt_id for t in rated}
+
+    rnd = pipeline.run_round(project, "uncertainty", 30, seed=0)
+    assert rnd.summary["contested_skipped"] == 2 * 6
+    picked = list(rnd.items.select_related("completion_a"))
+    assert len(picked) == 3 and not {i.completion_a.prompt_id for i in picked} & split_prompts
+    assert all(i.scores["votes"] == 0 and i.scores["rater_split"] == 0.0 for i in picked)
+
+    policy = ActiveLearningPolicy.for_project(project)
+    policy.contested_share = 0.6  # above an even split: nothing is contested any more
+    policy.save()
+    again = pipeline.run_round(project, "uncertainty", 30, seed=1)
+    assert again.summary["contested_skipped"] == 0
+    split = [i for i in again.items.select_related("completion_a") if i.completion_a.prompt_id in split_prompts]
+    assert split and all(i.scores["votes"] == 2 and i.scores["rater_split"] == 0.5 for i in split)
