@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from active_learning import learning_curve
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
-from annotation.models import Project
+from annotation.permissions import MANAGE, project_for
 
 
 @admin.register(ActiveLearningPolicy)
@@ -65,7 +64,7 @@ class SelectionRoundAdmin(admin.ModelAdmin):
     def learning_curve_view(self, request, project_id: int):
         if not self.has_view_permission(request):
             raise Http404
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for(request.user, project_id, MANAGE)
         return HttpResponse(learning_curve.render_png(project), content_type="image/png")
 
     def changelist_view(self, request, extra_context=None):

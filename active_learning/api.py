@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from active_learning.models import SelectedItem, SelectionRound
 from active_learning.pipeline import RoundError, create_round
 from active_learning.selection import STRATEGIES
-from annotation.models import Membership, Project
+from annotation.permissions import MANAGE, project_for
 
 
 class SelectedItemSerializer(serializers.ModelSerializer):
@@ -46,28 +44,17 @@ class StartRoundSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, required=False)
 
 
-def managed_project(request, project_id: int) -> Project:
-    project = get_object_or_404(Project, pk=project_id)
-    user = request.user
-    role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-    if not user.is_superuser and role is None:
-        raise Http404  # as elsewhere in the API: outsiders cannot tell which projects exist
-    if not (user.is_superuser or role == Membership.MANAGER):
-        raise PermissionDenied("only the project's managers can see or start active-learning rounds")
-    return project
-
-
 class RoundListCreate(generics.ListAPIView):
     serializer_class = RoundSerializer
 
     def get_queryset(self):
-        project = managed_project(self.request, self.kwargs["project_id"])
+        project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
         return SelectionRound.objects.filter(project=project).order_by("-created_at", "-id")
 
     def post(self, request, project_id: int):
         from active_learning.tasks import run_round
 
-        project = managed_project(request, project_id)
+        project = project_for(request.user, project_id, MANAGE)
         body = StartRoundSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -82,5 +69,5 @@ class RoundDetail(generics.RetrieveAPIView):
     serializer_class = RoundDetailSerializer
 
     def get_object(self):
-        project = managed_project(self.request, self.kwargs["project_id"])
+        project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
         return get_object_or_404(SelectionRound, project=project, pk=self.kwargs["round_id"])

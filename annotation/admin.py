@@ -14,7 +14,6 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -32,6 +31,7 @@ from annotation.models import (
     RankingTask,
     RaterProfile,
 )
+from annotation.permissions import MANAGE, project_for
 
 # The agreement page reads at most this many of a project's latest rankings.
 AGREEMENT_MAX_RANKINGS = 50_000
@@ -156,7 +156,7 @@ class ProjectAdmin(admin.ModelAdmin):
         return custom + super().get_urls()
 
     def agreement_view(self, request, object_id):
-        project = get_object_or_404(Project, pk=object_id)
+        project = project_for(request.user, object_id, MANAGE)
         if not self.has_view_permission(request, project):
             raise PermissionDenied("no permission to view this project")
         stats = project_agreement(project, max_rankings=AGREEMENT_MAX_RANKINGS)

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -29,7 +28,15 @@ from annotation.assignment import next_assignment, release
 from annotation.exporter import TIE_POLICIES, iter_rankings, iter_trl_pairs, jsonl_lines
 from annotation.importer import ImportFailed, import_jsonl
 from annotation.models import Assignment, Membership, Project, Ranking, RankingTask
-from annotation.permissions import can_create_projects, is_admin, is_manager, managed_project_ids, visible_projects
+from annotation.permissions import (
+    MANAGE,
+    MAX_ID,
+    RATE,
+    can_create_projects,
+    managed_projects,
+    project_for,
+    visible_projects,
+)
 from annotation.serializers import (
     AssignmentSerializer,
     ErrorsSerializer,
@@ -127,10 +134,7 @@ class ProjectViewSet(
         serializer.instance = self.get_queryset().get(pk=project.pk)
 
     def _managed_project(self) -> Project:
-        project = self.get_object()
-        if not is_manager(self.request.user, project):
-            raise PermissionDenied("Only managers of this project may do this.")
-        return project
+        return project_for(self.request.user, self.kwargs["pk"], MANAGE)
 
     @extend_schema(
         summary="Import prompts + completions (JSONL; all lines or none)",
@@ -212,7 +216,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
 
     def project(self) -> Project:
         if not hasattr(self, "_project"):
-            self._project = get_object_or_404(visible_projects(self.request.user), pk=self.kwargs["project_pk"])
+            role = RATE if self.action == "next" else MANAGE
+            self._project = project_for(self.request.user, self.kwargs["project_pk"], role)
         return self._project
 
     def get_queryset(self) -> QuerySet[RankingTask]:
@@ -228,8 +233,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        if self.action != "next" and not is_manager(request.user, self.project()):
-            raise PermissionDenied("Only managers of this project may list or change its tasks.")
+        self.project()  # the access check, before anything else runs
 
     @extend_schema(
         summary="Lease the next task for you (rater); 204 when nothing is left",
@@ -307,11 +311,10 @@ class RankingViewSet(viewsets.ReadOnlyModelViewSet):
             return Ranking.objects.none()
         user = self.request.user
         qs = Ranking.objects.select_related("task").order_by("id")
-        if not is_admin(user):
-            qs = qs.filter(Q(task__project__in=managed_project_ids(user)) | Q(rater=user))
+        qs = qs.filter(Q(task__project__in=managed_projects(user)) | Q(rater=user))
         project = self.request.query_params.get("project")
-        if project:
-            if not project.isdigit():
-                raise ValidationError({"project": "must be a project id"})
+        if project is not None:
+            if not project.isdigit() or not 0 < int(project) <= MAX_ID:
+                raise ValidationError({"project": f"must be a project id, an integer from 1 to {MAX_ID}"})
             qs = qs.filter(task__project_id=int(project))
         return qs

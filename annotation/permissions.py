@@ -1,47 +1,95 @@
-"""Who may see and do what in the API: everything is scoped to project membership.
+"""Who may see, rate and manage a project: the one access rule, used by every API view, web view and admin page.
 
-Staff and superusers see every project and act as managers everywhere. Other users see only the
-projects they are members of; managers of a project may import, export and reprioritise its tasks.
+Roles, from least to most:
+
+* ``SEE``     members of the project (raters and managers), staff and superusers
+* ``RATE``    members only, staff included only when they are members: rankings must come from enrolled raters
+* ``MANAGE``  the project's managers, staff and superusers (import, export, tasks, reward models' rounds)
+
+:func:`project_for` is the check-then-act entry point (as Zulip's ``access_stream_by_id``): it returns the project
+or raises ``Http404`` for whoever may not see it (outsiders cannot tell which projects exist) and
+``PermissionDenied`` (403) for a user who may see it but lacks the role.  Both are Django exceptions, so web views,
+DRF views and admin views answer the same way.
 """
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-from rest_framework.permissions import BasePermission
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
 
 from annotation.models import Membership, Project
+
+SEE, RATE, MANAGE = "see", "rate", "manage"
+ROLES = (SEE, RATE, MANAGE)
+MAX_ID = 2**63 - 1  # BigAutoField: a larger id can't exist and would overflow the database's bigint
+
+DENIED = {
+    RATE: "Only members of this project can rate its tasks.",
+    MANAGE: "Only managers of this project can do this.",
+}
 
 
 def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
 
 
+def member_role(user, project: Project) -> str | None:
+    """The user's membership role in the project (Membership.RATER / MANAGER), or None."""
+    if not (user and user.is_authenticated):
+        return None
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def has_role(user, project: Project, role: str, membership: str | None | bool = False) -> bool:
+    """Whether ``user`` may act on ``project`` in ``role`` (``membership``: the member role if already known)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    if membership is False:
+        membership = member_role(user, project)
+    if role == RATE:
+        return membership is not None
+    if role == MANAGE:
+        return is_admin(user) or membership == Membership.MANAGER
+    return is_admin(user) or membership is not None
+
+
+def project_for(user, project_id, role: str = SEE) -> Project:
+    """The project with this id if ``user`` may act on it in ``role``: 404 if they may not see it, 403 if they may
+    see it but not in this role."""
+    try:
+        pk = int(project_id)
+    except (TypeError, ValueError):
+        raise Http404("No such project.") from None
+    if not 0 < pk <= MAX_ID:
+        raise Http404("No such project.")
+    # One query for the project and the user's role in it: the rater loop runs this on every request.
+    my_role = Membership.objects.filter(project=OuterRef("pk"), user_id=getattr(user, "pk", None)).values("role")[:1]
+    project = Project.objects.filter(pk=pk).annotate(_my_role=Subquery(my_role)).first()
+    if project is None:
+        raise Http404("No such project.")
+    membership = project._my_role
+    if not has_role(user, project, SEE, membership):
+        raise Http404("No such project.")
+    if not has_role(user, project, role, membership):
+        raise PermissionDenied(DENIED[role])
+    return project
+
+
 def visible_projects(user) -> QuerySet[Project]:
-    """Projects this user may see at all (others answer 404)."""
+    """Projects this user may see at all (SEE), for lists; others answer 404."""
     if is_admin(user):
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user).distinct()
 
 
-def managed_project_ids(user) -> QuerySet:
-    return Membership.objects.filter(user=user, role=Membership.MANAGER).values("project_id")
-
-
-def is_manager(user, project: Project) -> bool:
+def managed_projects(user) -> QuerySet[Project]:
+    """Projects this user may manage (MANAGE), for lists."""
     if is_admin(user):
-        return True
-    return Membership.objects.filter(user=user, project=project, role=Membership.MANAGER).exists()
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user, memberships__role=Membership.MANAGER).distinct()
 
 
 def can_create_projects(user) -> bool:
     """Staff, or anyone who already manages a project."""
     return is_admin(user) or Membership.objects.filter(user=user, role=Membership.MANAGER).exists()
-
-
-class IsProjectManager(BasePermission):
-    """Object permission on a Project: the user manages it (or is staff)."""
-
-    message = "Only managers of this project may do this."
-
-    def has_object_permission(self, request, view, obj: Project) -> bool:
-        return is_manager(request.user, obj)

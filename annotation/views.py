@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST, require_safe
 from annotation.assignment import next_assignment, release
 from annotation.forms import SKIP_REASONS, RankingForm
 from annotation.models import Assignment, Completion, Membership, Project, Ranking, RankingTask
+from annotation.permissions import RATE, project_for
 from annotation.submission import SubmissionError, submit_ranking
 
 # No inline script or style anywhere: JS and CSS are static files, data travels through json_script.
@@ -57,11 +58,6 @@ def with_csp(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         return response
 
     return wrapped
-
-
-def _member_project(request: HttpRequest, project_id: int) -> Project:
-    """The project, if the user is a member of it; 404 otherwise (non-members learn nothing about it)."""
-    return get_object_or_404(Project, pk=project_id, memberships__user=request.user)
 
 
 def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) -> Assignment:
@@ -147,7 +143,7 @@ def _rate_context(
 @login_required
 @with_csp
 def rate(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _member_project(request, project_id)
+    project = project_for(request.user, project_id, RATE)
     assignment = next_assignment(project, request.user)
     if assignment is None:
         done = Ranking.objects.filter(rater=request.user, task__project=project).count()
@@ -159,7 +155,7 @@ def rate(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @with_csp
 def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
-    project = _member_project(request, project_id)
+    project = project_for(request.user, project_id, RATE)
     assignment = _own_assignment(request, project, assignment_id)
     form = RankingForm(request.POST)
     try:
@@ -189,7 +185,7 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
 @login_required
 @with_csp
 def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
-    project = _member_project(request, project_id)
+    project = project_for(request.user, project_id, RATE)
     assignment = _own_assignment(request, project, assignment_id)
     reason = request.POST.get("reason", "skip")
     if reason not in SKIP_REASONS:

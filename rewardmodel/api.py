@@ -7,14 +7,13 @@ GET  /api/projects/{id}/reward-models/ every version with its status, key held-o
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.permissions import visible_projects
+from annotation.permissions import SEE, project_for
 from rewardmodel import registry, scoring
 from rewardmodel.models import RewardModelVersion
 
@@ -57,7 +56,7 @@ class ScoreView(APIView):
 
     @extend_schema(request=ScoreRequest, responses=ScoreResponse)
     def post(self, request, project_id: int):
-        project = get_object_or_404(visible_projects(request.user), pk=project_id)
+        project = project_for(request.user, project_id, SEE)
         body = ScoreRequest(data=request.data)
         body.is_valid(raise_exception=True)
         version = registry.active_version(project)
@@ -91,8 +90,8 @@ class VersionList(generics.ListAPIView):
     """A project's reward-model versions, newest first, with the promotion gate's reason for each."""
 
     serializer_class = VersionSerializer
-    permission_classes = [IsAuthenticated]  # membership is checked in get_queryset (404 for outsiders)
+    permission_classes = [IsAuthenticated]  # and annotation.permissions.project_for in get_queryset
 
     def get_queryset(self):
-        project = get_object_or_404(visible_projects(self.request.user), pk=self.kwargs["project_id"])
+        project = project_for(self.request.user, self.kwargs["project_id"], SEE)
         return RewardModelVersion.objects.filter(project=project).order_by("-number")
