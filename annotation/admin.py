@@ -28,6 +28,7 @@ from annotation.models import (
     Project,
     Prompt,
     Ranking,
+    RankingRevision,
     RankingTask,
     RaterProfile,
 )
@@ -111,7 +112,7 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     readonly_fields = ("created_at", "agreement_link")
     fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "reask_share",
-              "created_at", "agreement_link")
+              "edit_window_s", "created_at", "agreement_link")
 
     def get_queryset(self, request):
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))
@@ -353,6 +354,19 @@ class AssignmentAdmin(BigTableAdmin):
     ordering = ("-id",)
 
 
+class RankingRevisionInline(admin.TabularInline):
+    """What the ranking said before each correction by its rater."""
+
+    model = RankingRevision
+    fields = ("number", "order", "criteria_orders", "rationale", "flags", "submitted_at", "replaced_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Ranking)
 class RankingAdmin(BigTableAdmin):
     """Rankings are the record of what raters said: viewable, never edited or deleted here."""
@@ -363,8 +377,9 @@ class RankingAdmin(BigTableAdmin):
     search_fields = ("=rater__username",)
     ordering = ("-id",)
     fields = ("task", "rater", "assignment", "order_detail", "display_order", "criteria_orders", "rationale",
-              "flags", "time_spent_ms", "submitted_at")
+              "flags", "time_spent_ms", "submitted_at", "revision", "revised_at")
     readonly_fields = fields
+    inlines = [RankingRevisionInline]
 
     def has_add_permission(self, request) -> bool:
         return False

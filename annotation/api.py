@@ -49,7 +49,7 @@ from annotation.serializers import (
     SubmitSerializer,
     TaskSerializer,
 )
-from annotation.submission import RankingPayload, SubmissionError, submit_ranking
+from annotation.submission import RankingPayload, SubmissionConflict, SubmissionError, submit_ranking
 
 NDJSON = "application/x-ndjson"
 EXPORT_KINDS = ("trl", "rankings")
@@ -262,9 +262,10 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return Assignment.objects.filter(rater=self.request.user).select_related("task__prompt", "task__project")
 
     @extend_schema(
-        summary="Submit your ranking (idempotent: 201 first time, 200 with the stored ranking after)",
+        summary="Submit your ranking: 201 the first time; 200 for a repeat, or for a correction within the "
+        "project's edit window (revision + 1); 409 for a different ranking after it",
         request=SubmitSerializer,
-        responses={201: RankingSerializer, 200: RankingSerializer, 400: ErrorsSerializer},
+        responses={201: RankingSerializer, 200: RankingSerializer, 400: ErrorsSerializer, 409: ErrorsSerializer},
     )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk=None) -> Response:
@@ -274,6 +275,8 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         payload = RankingPayload(**form.validated_data)
         try:
             ranking, created = submit_ranking(assignment, payload)
+        except SubmissionConflict as exc:
+            return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_409_CONFLICT)
         except SubmissionError as exc:
             return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
         ranking = Ranking.objects.select_related("task").get(pk=ranking.pk)

@@ -37,6 +37,11 @@ class Project(models.Model):
         help_text="Share of each rater's tasks served from re-asks (comparisons routed back by active learning) "
         "while fresh tasks are open too; 0 serves re-asks only when nothing fresh is left, 1 serves them first.",
     )
+    edit_window_s = models.PositiveIntegerField(
+        default=600,
+        help_text="Seconds after submitting during which a rater may correct a ranking (the old one is kept as a "
+        "revision); later, a different ranking for the same task is refused with 409. 0 allows no corrections.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -190,9 +195,34 @@ class Ranking(models.Model):
     time_spent_ms = models.PositiveIntegerField(default=0)
     display_order = models.JSONField(default=list, help_text="Completion ids in on-screen order.")
     submitted_at = models.DateTimeField(auto_now_add=True)
+    revision = models.PositiveIntegerField(default=0, help_text="How often the rater corrected it (0 = never).")
+    revised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["task", "submitted_at"], name="ranking_task_idx")]
 
     def __str__(self) -> str:
         return f"ranking {self.pk} by {self.rater} on {self.task}"
+
+    CONTENT_FIELDS = ("order", "criteria_orders", "rationale", "flags", "time_spent_ms")
+
+
+class RankingRevision(models.Model):
+    """What a ranking said before its rater corrected it (within the project's edit window)."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField(help_text="1 = the ranking as first submitted.")
+    order = models.JSONField()
+    criteria_orders = models.JSONField(default=dict, blank=True)
+    rationale = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(help_text="When this version was submitted.")
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ranking", "number"], name="ranking_revision_unique")]
+        ordering = ["ranking", "number"]
+
+    def __str__(self) -> str:
+        return f"revision {self.number} of ranking {self.ranking_id}"

@@ -28,6 +28,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "criteria",
             "lease_minutes",
             "reask_share",
+            "edit_window_s",
             "created_at",
             "tasks_total",
             "tasks_complete",
@@ -157,6 +158,8 @@ class RankingSerializer(serializers.ModelSerializer):
             "time_spent_ms",
             "display_order",
             "submitted_at",
+            "revision",
+            "revised_at",
         ]
         read_only_fields = fields
 

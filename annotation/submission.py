@@ -1,4 +1,10 @@
-"""Validating and storing a rater's ranking: exactly once per assignment, whatever the retries."""
+"""Validating and storing a rater's ranking: exactly once per assignment, whatever the retries, and corrections.
+
+A repeat of the same submission is idempotent (the stored ranking comes back).  A different, valid one from the same
+assignment is a correction: within the project's ``edit_window_s`` the ranking is replaced and its previous content
+kept as a :class:`RankingRevision`; after it, :class:`SubmissionConflict` (409) says why.  An invalid body is
+always refused, whatever was stored before.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotation.models import Assignment, Ranking, RankingTask
+from annotation.models import Assignment, Ranking, RankingRevision, RankingTask
 
 MAX_RATIONALE_CHARS = 10_000
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
@@ -20,6 +26,10 @@ class SubmissionError(ValueError):
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+class SubmissionConflict(SubmissionError):
+    """A valid ranking that differs from the one already stored, too late to correct it."""
 
 
 @dataclass
@@ -77,28 +87,29 @@ def validate_payload(task: RankingTask, payload: RankingPayload) -> RankingPaylo
     if not isinstance(rationale, str) or len(rationale) > MAX_RATIONALE_CHARS:
         raise SubmissionError({"rationale": f"must be text of at most {MAX_RATIONALE_CHARS} characters"})
     spent = payload.time_spent_ms
-    if not isinstance(spent, int) or isinstance(spent, bool) or spent < 0:
-        raise SubmissionError({"time_spent_ms": "must be a non-negative integer"})
+    if not isinstance(spent, int) or isinstance(spent, bool) or not 0 <= spent <= MAX_TIME_SPENT_MS:
+        raise SubmissionError({"time_spent_ms": f"must be an integer from 0 to {MAX_TIME_SPENT_MS} (24 hours)"})
     return RankingPayload(
         order=order,
         criteria_orders=clean_criteria,
         rationale=rationale,
         flags=sorted(set(flags)),
-        time_spent_ms=min(spent, MAX_TIME_SPENT_MS),
+        time_spent_ms=spent,
     )
 
 
 def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ranking, bool]:
     """Store the ranking for this assignment. Returns (ranking, created).
 
-    Idempotent: a second submission for the same assignment returns the first ranking unchanged.
+    A second submission for the same assignment returns the stored ranking: unchanged when it says the same, corrected
+    (``revision`` + 1) within the edit window; otherwise it raises SubmissionConflict.
     A lapsed lease is still accepted while the task has a free slot, so slow raters lose nothing.
     """
     with transaction.atomic():
         a = Assignment.objects.select_for_update().select_related("task__project").get(pk=assignment.pk)
         existing = Ranking.objects.filter(assignment=a).first()
         if existing:
-            return existing, False
+            return _resubmit(existing, validate_payload(a.task, payload), a.task.project.edit_window_s), False
         if a.status == Assignment.SKIPPED:
             raise SubmissionError({"assignment": "this task was skipped; ask for the next task"})
         task = RankingTask.objects.select_for_update().select_related("project").get(pk=a.task_id)
@@ -130,3 +141,27 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
             status=RankingTask.COMPLETE
         )
         return ranking, True
+
+
+def _resubmit(ranking: Ranking, clean: RankingPayload, window_s: int) -> Ranking:
+    """The same content again: nothing changes.  Different content: a correction while the window is open."""
+    same = (ranking.order, ranking.criteria_orders, ranking.rationale, sorted(ranking.flags)) == (
+        clean.order, clean.criteria_orders, clean.rationale, clean.flags)
+    if same:  # a retry (the time spent may differ between retries of one submission: the first one counts)
+        return ranking
+    last = ranking.revised_at or ranking.submitted_at
+    now = timezone.now()
+    if (now - ranking.submitted_at).total_seconds() > window_s:  # from the first submission: no endless edits
+        raise SubmissionConflict({"assignment": (
+            f"this task was already ranked differently and the {window_s} s edit window has closed; "
+            "the stored ranking stands" if window_s else
+            "this task was already ranked differently and this project allows no corrections")})
+    RankingRevision.objects.create(
+        ranking=ranking, number=ranking.revision + 1, submitted_at=last,
+        **{f: getattr(ranking, f) for f in Ranking.CONTENT_FIELDS})
+    for f in Ranking.CONTENT_FIELDS:
+        setattr(ranking, f, getattr(clean, f))
+    ranking.revision += 1
+    ranking.revised_at = now
+    ranking.save(update_fields=[*Ranking.CONTENT_FIELDS, "revision", "revised_at"])
+    return ranking

@@ -4,8 +4,9 @@ read in place from ../shared/data).
 Each pair is a prompt with two answers; the simulated rater answers a query with the real human label. Texts are
 embedded once with the frozen MiniLM backbone (cached as .npy outside the repo), reduced by PCA fitted on the
 unlabelled pool features (no labels used), and a bootstrap ensemble of linear Bradley–Terry heads
-(active_learning.stability) is refitted after every batch. Strategies: random, uncertainty, uncertainty + diversity
-(active_learning.selection).
+(active_learning.stability) is refitted after every batch.  Instability is the platform's default: closeness to the
+current model's boundary plus verdicts that flipped since the previous batch's model (``--no-flips``: margin only).
+Strategies: random, uncertainty, uncertainty + diversity (active_learning.selection).
 
     .venv/bin/python bench/active_learning_sim.py [--datasets pandalm llmfao hh] [--seeds 20] [--batch 20]
 
@@ -67,11 +68,13 @@ def simulate(feats, pairs, pool, test, strategy, seed, args) -> tuple[list[int],
     labelled = list(rng.choice(pool, size=args.seed_size, replace=False))
     sizes, accs = [], []
     test_cmp = pairs[test]
+    parent = None  # the previous batch's model, as a project's parent version: flips count as instability
     while True:
         cmp = pairs[np.array(labelled)]  # (preferred, other): the real human label
         heads = fit_ensemble(feats, cmp, n_members=args.members, seed=seed * 1000 + len(labelled), l2=args.l2)
+        active = feats @ heads.mean(axis=0)
         sizes.append(len(labelled))
-        accs.append(pairwise_accuracy(feats @ heads.mean(axis=0), test_cmp))
+        accs.append(pairwise_accuracy(active, test_cmp))
         if len(labelled) >= args.budget:
             return sizes, accs
         taken = set(labelled)
@@ -80,7 +83,9 @@ def simulate(feats, pairs, pool, test, strategy, seed, args) -> tuple[list[int],
             return sizes, accs
         # The selector never sees the label: stability and pair features are symmetric in a and b.
         cand = pairs[rest]
-        stab = pair_stability(heads, feats, cand)
+        stab = pair_stability(heads, feats, cand, active_scores=active,
+                              parent_scores=parent if args.flips else None)
+        parent = active
         b = min(args.batch, args.budget - len(labelled))
         picked = select(
             strategy, stab.instability, b, features=pair_features(feats, cand), seed=seed * 7919 + len(labelled)
@@ -211,6 +216,8 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--dims", type=int, default=64, help="PCA dimensions (0 = raw features)")
     ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--flips", action=argparse.BooleanOptionalAction, default=True,
+                    help="count verdicts that flipped since the previous batch's model, as rounds do (default)")
     ap.add_argument("--out", default=str(RESULTS / "active_learning_sim.json"))
     args = ap.parse_args()
 

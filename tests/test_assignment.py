@@ -62,8 +62,8 @@ def test_submission_is_idempotent_and_completes_the_task(project, rater, rater2,
     task = make_task(project)
     a1 = next_assignment(project, rater)
     r1, created1 = submit_ranking(a1, RankingPayload(order=order_of(task)))
-    r1b, created1b = submit_ranking(a1, RankingPayload(order=list(reversed(order_of(task)))))
-    assert created1 and not created1b and r1b.pk == r1.pk and r1b.order == order_of(task)
+    r1b, created1b = submit_ranking(a1, RankingPayload(order=order_of(task), time_spent_ms=99))
+    assert created1 and not created1b and r1b.pk == r1.pk and r1b.order == order_of(task) and r1b.revision == 0
     task.refresh_from_db()
     assert task.submitted_count == 1 and task.status == RankingTask.OPEN
     a2 = next_assignment(project, rater2)

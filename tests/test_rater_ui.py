@@ -219,10 +219,10 @@ def test_double_submit_is_idempotent(rater_client, project, rater, make_task):
     a = lease(rater_client, project, rater)
     ids = a.display_order
     first = rater_client.post(submit_url(a), {"order": singleton_groups(ids), "time_spent_ms": "1000"})
-    second = rater_client.post(submit_url(a), {"order": singleton_groups(reversed(ids)), "time_spent_ms": "2000"})
+    second = rater_client.post(submit_url(a), {"order": singleton_groups(ids), "time_spent_ms": "2000"})  # double click
     assert first.status_code == second.status_code == 302
     ranking = Ranking.objects.get(assignment=a)
-    assert ranking.order == [[i] for i in ids] and ranking.time_spent_ms == 1000
+    assert ranking.order == [[i] for i in ids] and ranking.time_spent_ms == 1000 and ranking.revision == 0
     a.task.refresh_from_db()
     assert a.task.submitted_count == 1
 
