@@ -32,7 +32,7 @@ def _load(path: str):
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)  # never unpickle weights
     model.eval()
     return tokenizer, model
 

@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from annotation.agreement import project_agreement
+from annotation.markdown import show_bidi_controls
 from annotation.models import (
     Assignment,
     Completion,
@@ -73,7 +74,7 @@ class BigTableAdmin(admin.ModelAdmin):
 
 
 def excerpt(text: str, chars: int = EXCERPT_CHARS) -> str:
-    return Truncator(text.replace("\n", " ")).chars(chars)
+    return Truncator(show_bidi_controls(text).replace("\n", " ")).chars(chars)
 
 
 def count_of(queryset, group_by: str):

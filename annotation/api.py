@@ -81,6 +81,21 @@ class PlainTextBodyParser(RawBodyParser):
     media_type = "text/plain"
 
 
+class BoundedMultiPartParser(MultiPartParser):
+    """A multipart upload under the same limit as a raw body (Django's own limit skips file parts)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        declared = int((request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0)
+        if limit and declared > limit:  # refuse before reading a byte
+            raise PayloadTooLarge(f"Upload larger than {limit} bytes; split the file into several imports.")
+        data = super().parse(stream, media_type, parser_context)
+        if limit and sum(f.size for f in data.files.values()) > limit:  # a chunked upload declared no length
+            raise PayloadTooLarge(f"Upload larger than {limit} bytes; split the file into several imports.")
+        return data
+
+
 class NDJSONRenderer(BaseRenderer):
     """Lets clients that send `Accept: application/x-ndjson` reach the export (errors become one JSON line)."""
 
@@ -149,7 +164,7 @@ class ProjectViewSet(
         detail=True,
         methods=["post"],
         url_path="import",
-        parser_classes=[RawBodyParser, PlainTextBodyParser, MultiPartParser],
+        parser_classes=[RawBodyParser, PlainTextBodyParser, BoundedMultiPartParser],
     )
     def import_data(self, request: Request, pk=None) -> Response:
         project = self._managed_project()

@@ -3,10 +3,13 @@
 Two layers: markdown-it-py never passes raw HTML through (``html: False``) and refuses ``javascript:`` links;
 nh3 (ammonia) then keeps only a small allow-list of harmless tags and attributes and only http/https/mailto URLs.
 Images become plain links: a model output must not make the rater's browser fetch a third-party URL.
+Bidirectional control characters (U+202E and friends) are shown as visible ``<U+202E>`` markers, as code viewers
+do, instead of silently reordering what the rater reads ("evil\u202eexe.txt" must not read "eviltxt.exe").
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import nh3
@@ -23,6 +26,13 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "noopener noreferrer nofollow"
+# Embeddings, overrides, isolates and the implicit marks: everything that reorders text invisibly.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def show_bidi_controls(text: str) -> str:
+    """Replace each bidirectional control character by a visible ``<U+XXXX>`` marker."""
+    return BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 def _image_as_link(self, tokens, idx, options, env) -> str:
@@ -57,4 +67,4 @@ def render_markdown(text: str | None) -> SafeString:
     """Render untrusted markdown to sanitised HTML that is safe to insert into a page."""
     if not text:
         return mark_safe("")
-    return mark_safe(sanitize_html(_parser().render(str(text))))  # noqa: S308 - sanitised by nh3 just above
+    return mark_safe(sanitize_html(_parser().render(show_bidi_controls(str(text)))))  # noqa: S308 - sanitised by nh3 just above

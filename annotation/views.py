@@ -7,8 +7,6 @@ and never another rater's ranking. Model text is rendered through annotation.mar
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,21 +21,6 @@ from annotation.models import Assignment, Completion, Membership, Project, Ranki
 from annotation.permissions import RATE, project_for
 from annotation.submission import SubmissionError, submit_ranking
 
-# No inline script or style anywhere: JS and CSS are static files, data travels through json_script.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
 FIELD_LABELS = {
     "order": "Ranking",
     "criteria_orders": "Criteria",
@@ -46,18 +29,6 @@ FIELD_LABELS = {
     "time_spent_ms": "Time spent",
     "assignment": "Task",
 }
-
-
-def with_csp(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Add the Content-Security-Policy header to the view's responses."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        return response
-
-    return wrapped
 
 
 def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) -> Assignment:
@@ -69,7 +40,6 @@ def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) 
 
 @require_safe
 @login_required
-@with_csp
 def home(request: HttpRequest) -> HttpResponse:
     memberships = list(Membership.objects.filter(user=request.user).select_related("project").order_by("project__name"))
     project_ids = [m.project_id for m in memberships]
@@ -141,7 +111,6 @@ def _rate_context(
 
 @require_safe
 @login_required
-@with_csp
 def rate(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request.user, project_id, RATE)
     assignment = next_assignment(project, request.user)
@@ -153,7 +122,6 @@ def rate(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@with_csp
 def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     project = project_for(request.user, project_id, RATE)
     assignment = _own_assignment(request, project, assignment_id)
@@ -183,7 +151,6 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
 
 @require_POST
 @login_required
-@with_csp
 def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     project = project_for(request.user, project_id, RATE)
     assignment = _own_assignment(request, project, assignment_id)

@@ -37,7 +37,9 @@ def load_backbone(path: str | Path):
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = load_tokenizer(path)
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, local_files_only=True)
+    # safetensors only: a .bin checkpoint is a pickle, and loading one can run code.
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, local_files_only=True,
+                                                               use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     if not model.config.is_encoder_decoder and getattr(model.config, "is_decoder", False):
         tokenizer.padding_side = "right"

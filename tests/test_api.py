@@ -270,3 +270,18 @@ def test_oversized_import_body_is_refused_before_parsing(project, plain_manager,
         f"/api/projects/{project.pk}/import/", data=body, content_type="application/x-ndjson"
     )
     assert resp.status_code == 413 and RankingTask.objects.count() == 0
+
+
+def test_oversized_multipart_upload_is_refused_too(project, plain_manager, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = jsonl(record(1), record(2))
+    upload = SimpleUploadedFile("big.jsonl", body.encode() if isinstance(body, str) else body)
+    resp = client_for(plain_manager).post(f"/api/projects/{project.pk}/import/", {"file": upload}, format="multipart")
+    assert resp.status_code == 413 and "split the file" in resp.json()["detail"]
+    assert RankingTask.objects.count() == 0
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000_000
+    small = SimpleUploadedFile("ok.jsonl", body.encode() if isinstance(body, str) else body)
+    ok = client_for(plain_manager).post(f"/api/projects/{project.pk}/import/", {"file": small}, format="multipart")
+    assert ok.status_code == 201 and RankingTask.objects.count() == 2

@@ -140,3 +140,11 @@ def test_rate_page_renders_hostile_outputs_inert(client, project, rater, make_ta
         {"src": "/static/annotation/rate.js", "defer": None},
     ]
     assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_bidi_controls_are_shown_not_obeyed():
+    from annotation.markdown import render_markdown
+
+    html = str(render_markdown("open evil\u202eexe.txt now \u2067x\u2069"))
+    assert "\u202e" not in html and "\u2067" not in html and "\u2069" not in html
+    assert "evil&lt;U+202E&gt;exe.txt" in html and "&lt;U+2067&gt;x&lt;U+2069&gt;" in html
