@@ -50,6 +50,7 @@ from annotation.serializers import (
     TaskSerializer,
 )
 from annotation.submission import RankingPayload, SubmissionConflict, SubmissionError, submit_ranking
+from config.abuse import RaterLoopThrottle
 
 NDJSON = "application/x-ndjson"
 EXPORT_KINDS = ("trl", "rankings")
@@ -256,7 +257,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
         request=None,
         responses={200: AssignmentSerializer, 204: OpenApiResponse(description="No task left for you")},
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], throttle_classes=[RaterLoopThrottle])
     def next(self, request: Request, project_pk=None) -> Response:
         assignment = next_assignment(self.project(), request.user)
         if assignment is None:
@@ -282,7 +283,7 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         request=SubmitSerializer,
         responses={201: RankingSerializer, 200: RankingSerializer, 400: ErrorsSerializer, 409: ErrorsSerializer},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[RaterLoopThrottle])
     def submit(self, request: Request, pk=None) -> Response:
         assignment = self.get_object()
         form = SubmitSerializer(data=request.data)
@@ -303,7 +304,7 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         request=SkipSerializer,
         responses={200: AssignmentSerializer, 409: OpenApiResponse(description="Already submitted")},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[RaterLoopThrottle])
     def skip(self, request: Request, pk=None) -> Response:
         assignment = self.get_object()
         form = SkipSerializer(data=request.data)

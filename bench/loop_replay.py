@@ -174,7 +174,9 @@ def main() -> None:
 
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="verdict-replay-"))
-    env = {**os.environ, "VERDICT_MODE": "demo", "DATABASE_URL": fresh_database(args.postgres, args.db),
+    # Simulated raters label far faster than people: lift the rater-loop throttle for this server only.
+    env = {**os.environ, "VERDICT_THROTTLE_RATER": "100000/min", "VERDICT_THROTTLE_USER": "100000/min",
+           "VERDICT_MODE": "demo", "DATABASE_URL": fresh_database(args.postgres, args.db),
            "REDIS_URL": args.redis, "VERDICT_VAR_DIR": str(work), "VERDICT_MODEL_ROOT": str(work / "models"),
            "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     flush_redis(args.redis)

@@ -10,6 +10,7 @@ DATABASE_URL selects PostgreSQL (SQLite otherwise); REDIS_URL selects Redis as t
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "django_celery_beat",
     "django_celery_results",
+    "axes",  # login lock-out (config/abuse.py)
     "annotation",
     "rewardmodel",
     "active_learning",
@@ -78,7 +80,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# --- Abuse controls (config/abuse.py) ---------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("VERDICT_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("VERDICT_LOGIN_COOLOFF_MINUTES", 15)))
+# One username from one address: an attacker cannot lock a rater out from everywhere by failing on purpose.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "config.abuse.lockout_response"
+# Behind a reverse proxy, set VERDICT_PROXY_COUNT (how many proxies append to X-Forwarded-For) so the client's own
+# address is the one counted, not the proxy's.
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("VERDICT_PROXY_COUNT", 0)) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else [
+    "REMOTE_ADDR"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -148,9 +166,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.abuse.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("VERDICT_THROTTLE_USER", "600/min"),
+        "rater": os.environ.get("VERDICT_THROTTLE_RATER", "120/min"),
+        "bad_token": os.environ.get("VERDICT_THROTTLE_BAD_TOKEN", "20/min"),
+    },
+    "NUM_PROXIES": int(os.environ.get("VERDICT_PROXY_COUNT", 0)) or None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -170,6 +195,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL and MODE != "test":
+    # Throttle counters and lock-outs must be shared by every web process (tests keep them in-process, per test).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "verdict"}}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redis re-delivers an unacknowledged message after this long: it must outlast the longest training

@@ -23,7 +23,7 @@ class ApiClient:
     def request(self, method: str, path: str, body=None, content_type: str = "application/json",
                 retries: int = 3) -> tuple[int, object]:
         """(status, parsed JSON or None). Connection errors and 502/503 are retried: a restarting server is not a
-        reason to lose the replay; 4xx and other 5xx raise ApiError."""
+        reason to lose the replay; 429 waits for its Retry-After; other 4xx and 5xx raise ApiError."""
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -39,6 +39,9 @@ class ApiClient:
                     return resp.status, (json.loads(raw) if raw else None)
             except urllib.error.HTTPError as exc:
                 text = exc.read().decode(errors="replace")
+                if exc.code == 429 and attempt < retries:  # throttled: wait as told, as a polite client does
+                    time.sleep(min(float(exc.headers.get("Retry-After") or 1), 60.0))
+                    continue
                 if exc.code in (502, 503) and attempt < retries:
                     time.sleep(1 + attempt)
                     continue
