@@ -4,8 +4,9 @@ read in place from ../shared/data).
 Each pair is a prompt with two answers; the simulated rater answers a query with the real human label. Texts are
 embedded once with the frozen MiniLM backbone (cached as .npy outside the repo), reduced by PCA fitted on the
 unlabelled pool features (no labels used), and a bootstrap ensemble of linear Bradley–Terry heads
-(active_learning.stability) is refitted after every batch.  Instability is the platform's default: closeness to the
-current model's boundary plus verdicts that flipped since the previous batch's model (``--no-flips``: margin only).
+(active_learning.stability) is refitted after every batch.  Instability is the platform's default (InstabilityWeights):
+closeness to the current model's boundary; ``--flip-weight`` adds verdicts that flipped since the previous batch's
+model, the previous batch's model playing the parent version.
 Strategies: random, uncertainty, uncertainty + diversity (active_learning.selection).
 
     .venv/bin/python bench/active_learning_sim.py [--datasets pandalm llmfao hh] [--seeds 20] [--batch 20]
@@ -30,7 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from active_learning.selection import STRATEGIES, select  # noqa: E402
-from active_learning.stability import fit_ensemble, pair_features, pair_stability, pairwise_accuracy  # noqa: E402
+from active_learning.stability import (  # noqa: E402
+    InstabilityWeights,
+    fit_ensemble,
+    pair_features,
+    pair_stability,
+    pairwise_accuracy,
+)
 from replay import datasets  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -83,8 +90,8 @@ def simulate(feats, pairs, pool, test, strategy, seed, args) -> tuple[list[int],
             return sizes, accs
         # The selector never sees the label: stability and pair features are symmetric in a and b.
         cand = pairs[rest]
-        stab = pair_stability(heads, feats, cand, active_scores=active,
-                              parent_scores=parent if args.flips else None)
+        stab = pair_stability(heads, feats, cand, active_scores=active, parent_scores=parent,
+                              weights=InstabilityWeights(flip=args.flip_weight))
         parent = active
         b = min(args.batch, args.budget - len(labelled))
         picked = select(
@@ -217,8 +224,8 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--dims", type=int, default=64, help="PCA dimensions (0 = raw features)")
     ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--flips", action=argparse.BooleanOptionalAction, default=True,
-                    help="count verdicts that flipped since the previous batch's model, as rounds do (default)")
+    ap.add_argument("--flip-weight", type=float, default=InstabilityWeights().flip,
+                    help="weight of verdicts that flipped since the previous batch's model (the platform's default)")
     ap.add_argument("--out", default=str(RESULTS / "active_learning_sim.json"))
     args = ap.parse_args()
 

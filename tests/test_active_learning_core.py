@@ -7,6 +7,7 @@ import pytest
 
 from active_learning.selection import select
 from active_learning.stability import (
+    InstabilityWeights,
     binary_entropy,
     fit_bt_head,
     fit_ensemble,
@@ -81,10 +82,14 @@ def test_flips_between_versions_are_detected():
     heads = np.ones((2, 3))
     active = np.array([3.0, 1.0, 2.0])
     parent = np.array([1.0, 3.0, 0.0])  # parent orders (0, 1) the other way, (0, 2) the same way
-    stab = pair_stability(heads, feats, np.array([[0, 1], [0, 2]]), active_scores=active, parent_scores=parent)
+    pairs = np.array([[0, 1], [0, 2]])
+    stab = pair_stability(heads, feats, pairs, active_scores=active, parent_scores=parent)
     assert stab.flip.tolist() == [1.0, 0.0]
     assert stab.margin.tolist() == [2.0, 1.0]
-    assert stab.instability[0] > stab.instability[1]
+    assert stab.instability[0] < stab.instability[1]  # by default flips are reported, and only the margin ranks
+    weighted = pair_stability(heads, feats, pairs, active_scores=active, parent_scores=parent,
+                              weights=InstabilityWeights(flip=1.25))
+    assert weighted.instability[0] > weighted.instability[1]
 
 
 def test_entropy_and_ranks_helpers():
