@@ -2,9 +2,10 @@
 and the admin).
 
 No page has an inline script: JS is served as static files and data travels in json_script blocks, and the API docs
-use drf-spectacular's split view (its initialiser is a file too). The admin alone keeps inline *style* attributes
-(Django's own templates and our admin displays use them), so /admin/ allows 'unsafe-inline' for styles, never for
-scripts. Written by hand rather than with django-csp: one fixed policy plus one path exception is all it takes.
+use drf-spectacular's split view (its initialiser is a file too). The admin and the API docs keep inline *styles*
+(Django's admin templates and our admin displays use style attributes; Swagger UI injects a style element), so
+those paths allow 'unsafe-inline' for styles, never for scripts. Written by hand rather than with django-csp: one
+fixed policy plus one path exception is all it takes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ DIRECTIVES = {
     "frame-ancestors": "'none'",
 }
 CONTENT_SECURITY_POLICY = "; ".join(f"{k} {v}" for k, v in DIRECTIVES.items())
+INLINE_STYLE_PATHS = ("/admin/", "/api/docs/")
 ADMIN_CONTENT_SECURITY_POLICY = "; ".join(
     f"{k} {v} 'unsafe-inline'" if k == "style-src" else f"{k} {v}" for k, v in DIRECTIVES.items()
 )
@@ -36,6 +38,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        policy = ADMIN_CONTENT_SECURITY_POLICY if request.path.startswith("/admin/") else CONTENT_SECURITY_POLICY
+        relaxed = request.path.startswith(INLINE_STYLE_PATHS)
+        policy = ADMIN_CONTENT_SECURITY_POLICY if relaxed else CONTENT_SECURITY_POLICY
         response.setdefault("Content-Security-Policy", policy)
         return response

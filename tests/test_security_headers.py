@@ -16,6 +16,7 @@ def test_every_page_sends_the_policy_without_inline_scripts(db, url):
 
 
 def test_the_api_docs_page_has_no_inline_script(db):
+    assert "style-src 'self' 'unsafe-inline'" in Client().get("/api/docs/")["Content-Security-Policy"]
     html = Client().get("/api/docs/").content.decode()
     assert "<script>" not in html and "<script src=" in html
 
