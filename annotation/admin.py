@@ -113,7 +113,8 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     readonly_fields = ("created_at", "agreement_link")
     fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "reask_share",
-              "edit_window_s", "created_at", "agreement_link")
+              "edit_window_s", "max_prompt_chars", "max_completion_chars", "max_unbroken_run", "created_at",
+              "agreement_link")
 
     def get_queryset(self, request):
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))

@@ -10,6 +10,9 @@ Only ``prompt`` (non-empty) and ``completions`` (each with a ``text`` string, wh
 do answer nothing sometimes) are required. ``gold`` is a known order of the completions as tie
 groups of 0-based indexes into ``completions``, best first; it turns the task into a gold task.
 
+Prompts and completions are bounded by the project's ``max_prompt_chars``, ``max_completion_chars`` and
+``max_unbroken_run`` (the longest stretch without whitespace: one degenerate 1 MB "word" freezes browsers).
+
 Every line is validated before anything is written. If any line is bad, ``ImportFailed`` carries
 every ``(line_no, message)`` and the database is left untouched.
 """
@@ -17,6 +20,7 @@ every ``(line_no, message)`` and the database is left untouched.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -142,7 +146,39 @@ def _gold(value: Any, n: int) -> list[list[int]]:
     return groups
 
 
-def _parse_line(raw: str, line_no: int, k: int) -> _Record:
+@dataclass(frozen=True)
+class TextLimits:
+    """A project's bounds on imported text (Project.max_prompt_chars, max_completion_chars, max_unbroken_run)."""
+
+    prompt_chars: int
+    completion_chars: int
+    unbroken_run: int
+
+    @classmethod
+    def of(cls, project: Project) -> TextLimits:
+        return cls(project.max_prompt_chars, project.max_completion_chars, project.max_unbroken_run)
+
+
+LONGEST_RUN = re.compile(r"\S+")
+
+
+def longest_unbroken_run(text: str) -> int:
+    """Length of the longest stretch without whitespace (a degenerate repetition is one huge 'word')."""
+    return max((m.end() - m.start() for m in LONGEST_RUN.finditer(text)), default=0)
+
+
+def _bounded(text: str, where: str, max_chars: int, limits: TextLimits, setting: str) -> str:
+    if len(text) > max_chars:
+        raise _LineError(f"{where} has {len(text):,} characters; this project allows at most {max_chars:,} "
+                         f"(Project.{setting})")
+    run = longest_unbroken_run(text)
+    if run > limits.unbroken_run:
+        raise _LineError(f"{where} has a run of {run:,} characters without a space or line break; this project "
+                         f"allows at most {limits.unbroken_run:,} (Project.max_unbroken_run)")
+    return text
+
+
+def _parse_line(raw: str, line_no: int, k: int, limits: TextLimits) -> _Record:
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -152,7 +188,8 @@ def _parse_line(raw: str, line_no: int, k: int) -> _Record:
     unknown = sorted(set(obj) - TOP_LEVEL_KEYS)
     if unknown:
         raise _LineError(f"unknown field(s) {unknown}; allowed: {sorted(TOP_LEVEL_KEYS)}")
-    prompt = _text(obj, "prompt", "prompt", required=True)
+    prompt = _bounded(_text(obj, "prompt", "prompt", required=True), "'prompt'", limits.prompt_chars, limits,
+                      "max_prompt_chars")
     external_id = _text(obj, "id", "id", required=False, max_chars=MAX_ID_CHARS)
     metadata = _metadata(obj, "prompt")
     priority = obj.get("priority", 0)
@@ -180,7 +217,8 @@ def _parse_line(raw: str, line_no: int, k: int) -> _Record:
         completions.append(
             (
                 # An empty output is real model behaviour (PandaLM has some) and worth ranking last.
-                _text(c, "text", where, required=True, allow_empty=True),
+                _bounded(_text(c, "text", where, required=True, allow_empty=True), f"{where}: 'text'",
+                         limits.completion_chars, limits, "max_completion_chars"),
                 _text(c, "model", where, required=False, max_chars=MAX_MODEL_CHARS),
                 _metadata(c, where),
             )
@@ -209,12 +247,13 @@ def parse_jsonl(project: Project, source: str | bytes | Iterable[str | bytes]) -
     errors: list[tuple[int, str]] = []
     records: list[_Record] = []
     first_line_of_id: dict[str, int] = {}
+    limits = TextLimits.of(project)
     for line_no, line in enumerate(_iter_lines(source), start=1):
         try:
             raw = _decode(line, line_no)
             if not raw.strip():
                 continue
-            record = _parse_line(raw, line_no, project.k)
+            record = _parse_line(raw, line_no, project.k, limits)
         except _LineError as exc:
             errors.append((line_no, str(exc)))
             continue

@@ -37,6 +37,15 @@ class Project(models.Model):
         help_text="Share of each rater's tasks served from re-asks (comparisons routed back by active learning) "
         "while fresh tasks are open too; 0 serves re-asks only when nothing fresh is left, 1 serves them first.",
     )
+    max_prompt_chars = models.PositiveIntegerField(
+        default=50_000, validators=[MinValueValidator(1)], help_text="Longest prompt an import accepts (characters).")
+    max_completion_chars = models.PositiveIntegerField(
+        default=100_000, validators=[MinValueValidator(1)],
+        help_text="Longest completion an import accepts (characters); the rate page shows at most 50,000 of each.")
+    max_unbroken_run = models.PositiveIntegerField(
+        default=5_000, validators=[MinValueValidator(1)],
+        help_text="Longest stretch without a space or line break an import accepts in a prompt or completion: a "
+        "model stuck repeating one token makes one huge 'word' that no page can wrap.")
     edit_window_s = models.PositiveIntegerField(
         default=600,
         help_text="Seconds after submitting during which a rater may correct a ranking (the old one is kept as a "

@@ -21,6 +21,8 @@ from annotation.models import Assignment, Completion, Membership, Project, Ranki
 from annotation.permissions import RATE, project_for
 from annotation.submission import SubmissionError, submit_ranking
 
+DISPLAY_MAX_CHARS = 50_000  # per output on the rate page; projects bound imports separately (Project.max_*)
+
 FIELD_LABELS = {
     "order": "Ranking",
     "criteria_orders": "Criteria",
@@ -73,6 +75,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "annotation/home.html", {"projects": projects})
 
 
+def _display(n: int, completion_id: int, text: str) -> dict:
+    """An output as the rate page shows it: at most DISPLAY_MAX_CHARS characters are rendered (the page must stay
+    responsive whatever a model produced), with its full length shown."""
+    return {"n": n, "id": completion_id, "text": text[:DISPLAY_MAX_CHARS], "chars": len(text),
+            "shown": min(len(text), DISPLAY_MAX_CHARS), "cut": len(text) > DISPLAY_MAX_CHARS}
+
+
 def _rate_context(
     request: HttpRequest,
     project: Project,
@@ -86,7 +95,7 @@ def _rate_context(
     task = assignment.task
     by_id = {c.pk: c for c in Completion.objects.filter(tasks=task)}
     shown = [cid for cid in assignment.display_order if cid in by_id] or sorted(by_id)
-    outputs = [{"n": n, "id": cid, "text": by_id[cid].text} for n, cid in enumerate(shown, start=1)]
+    outputs = [_display(n, cid, by_id[cid].text) for n, cid in enumerate(shown, start=1)]
     criteria = [str(c) for c in (project.criteria or [])]
     state = state or {"order": [], "criteria_orders": {}, "time_spent_ms": 0}
     return {

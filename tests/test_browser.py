@@ -208,3 +208,42 @@ def test_drag_and_drop_reorders_and_ties(page, project, rater, make_task):
     ranking = Ranking.objects.get(rater=rater)
     assert ranking.order == [[ids[1]], sorted([ids[0], ids[3]]), [ids[2]]]
     assert not page.console_errors, page.console_errors
+
+
+def test_huge_outputs_keep_the_rate_page_responsive(page, project, make_task):
+    """A 1 MB single-token output (a degenerate repetition) and a 100 KB one: the page is ready within a time
+    budget, each output's height is capped with an expand control, long runs wrap, and ranking still works."""
+    import time
+
+    project.overlap = 1
+    project.save()
+    texts = ["x" * 1_000_000, ("word " * 20_000).strip(), "A short answer.", "Another short answer."]
+    make_task(project, texts=texts)
+    t0 = time.monotonic()
+    log_in_and_open_rate_page(page, project)
+    ready_s = time.monotonic() - t0
+    assert ready_s < 10, f"the rate page took {ready_s:.1f} s to become usable"
+    viewport = page.viewport_size["height"]
+    heights = page.eval_on_selector_all("article.output .output-body", "els => els.map(e => e.clientHeight)")
+    overflow_x = page.eval_on_selector_all("article.output .output-body",
+                                           "els => els.map(e => e.scrollWidth - e.clientWidth)")
+    assert max(heights) <= viewport * 0.75 and max(overflow_x) <= 1, (heights, overflow_x)  # capped, and wrapped
+    big = page.locator("article.output", has_text="1,000,000 characters")
+    assert "Showing the first 50,000 of 1,000,000 characters." in big.inner_text()
+    short = page.locator("article.output", has_text="A short answer.")
+    assert short.locator("button.expand").is_hidden() and big.locator("button.expand").is_visible()
+    big.locator("button.expand").click()
+    assert big.locator(".output-body").evaluate("e => e.clientHeight") > viewport
+    assert big.locator("button.expand").get_attribute("aria-expanded") == "true"
+    big.locator("button.expand").click()
+    assert big.locator(".output-body").evaluate("e => e.clientHeight") <= viewport * 0.75
+    if os.environ.get("VERDICT_SCREENSHOT"):
+        page.screenshot(path=str(Path(os.environ["VERDICT_SCREENSHOT"]).with_suffix(".huge.png")))
+    page.mouse.click(5, 5)  # focus back on the page, not the button
+    t1 = time.monotonic()
+    for key in ["1", "2", "3", "4"]:
+        page.keyboard.press(key)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert time.monotonic() - t1 < 10 and Ranking.objects.count() == 1
+    assert "No tasks left" in page.content()

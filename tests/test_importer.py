@@ -178,3 +178,25 @@ def test_empty_completion_text_is_kept_but_missing_text_is_an_error(project):
         import_jsonl(project, ok + "\n" + bad)
     assert failed.value.errors == [(2, "completions[0]: missing required field 'text'")]
     assert import_jsonl(project, ok).completions == 2
+
+
+def test_text_over_the_projects_bounds_is_refused_line_by_line(project):
+    project.max_prompt_chars, project.max_completion_chars, project.max_unbroken_run = 50, 200, 30
+    project.save()
+    degenerate = {"prompt": "Fine?", "completions": [{"text": "x" * 100}, {"text": "ok"}]}
+    too_long = {"prompt": "Fine?", "completions": [{"text": "word " * 60}, {"text": "ok"}]}
+    lines = [line("Fine?"), line("Q" * 10 + " " + "why " * 20), json.dumps(degenerate), json.dumps(too_long)]
+    with pytest.raises(ImportFailed) as exc:
+        import_jsonl(project, "\n".join(lines))
+    errors = dict(exc.value.errors)
+    assert sorted(errors) == [2, 3, 4] and db_counts() == (0, 0, 0)
+    assert "'prompt' has 91 characters; this project allows at most 50 (Project.max_prompt_chars)" in errors[2]
+    assert "completions[0]: 'text' has a run of 100 characters without a space" in errors[3]
+    assert "Project.max_unbroken_run" in errors[3]
+    assert "completions[0]: 'text' has 300 characters; this project allows at most 200" in errors[4]
+
+
+def test_a_megabyte_single_token_output_is_refused_by_default(project):
+    record = {"prompt": "Say something.", "completions": [{"text": "a" * 1_048_576}, {"text": "Something."}]}
+    with pytest.raises(ImportFailed, match="1,048,576 characters; this project allows at most 100,000"):
+        import_jsonl(project, json.dumps(record))

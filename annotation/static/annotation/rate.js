@@ -567,6 +567,20 @@
   });
   document.getElementById("keybar").addEventListener("click", () => setHelp(true));
 
+  // Long outputs are capped in height (rate.css); those that overflow get a "Show all" control.
+  document.querySelectorAll("article.output").forEach((card) => {
+    const body = card.querySelector(".output-body");
+    const button = card.querySelector("button.expand");
+    if (!body || !button || body.scrollHeight <= body.clientHeight + 4) return;
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      const open = card.classList.toggle("is-expanded");
+      button.setAttribute("aria-expanded", String(open));
+      button.textContent = open ? "Show less" : "Show all";
+      if (!open) card.scrollIntoView({ block: "nearest" });
+    });
+  });
+
   setGuidelines(storedGuidelinesOpen());
   document.body.classList.add("js-ready");
   render();
