@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -11,6 +12,7 @@ from active_learning.models import SelectedItem, SelectionRound
 from active_learning.pipeline import RoundError, create_round
 from active_learning.selection import STRATEGIES
 from annotation.permissions import MANAGE, project_for
+from config.api_contract import StrictJSONTypes
 
 
 class SelectedItemSerializer(serializers.ModelSerializer):
@@ -38,7 +40,7 @@ class RoundDetailSerializer(RoundSerializer):
         fields = [*RoundSerializer.Meta.fields, "items"]
 
 
-class StartRoundSerializer(serializers.Serializer):
+class StartRoundSerializer(StrictJSONTypes, serializers.Serializer):
     strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
     batch_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     seed = serializers.IntegerField(min_value=0, required=False)
@@ -51,6 +53,8 @@ class RoundListCreate(generics.ListAPIView):
         project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
         return SelectionRound.objects.filter(project=project).order_by("-created_at", "-id")
 
+    @extend_schema(request=StartRoundSerializer, responses={202: RoundSerializer},
+                   summary="Queue a round on the worker (answers at once, status 'queued')")
     def post(self, request, project_id: int):
         from active_learning.tasks import run_round
 

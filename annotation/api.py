@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
@@ -39,10 +39,10 @@ from annotation.permissions import (
 )
 from annotation.serializers import (
     AssignmentSerializer,
+    DetailSerializer,
     ErrorsSerializer,
     ImportFailedSerializer,
     ImportSummarySerializer,
-    ImportUploadSerializer,
     ProjectSerializer,
     RankingSerializer,
     SkipSerializer,
@@ -55,6 +55,12 @@ from config.abuse import RaterLoopThrottle
 NDJSON = "application/x-ndjson"
 EXPORT_KINDS = ("trl", "rankings")
 MAX_IMPORT_ERRORS_RETURNED = 1000
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This conflicts with what already exists."
+    default_code = "conflict"
 
 
 class PayloadTooLarge(APIException):
@@ -119,7 +125,8 @@ PROJECT_ID_PARAM = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParam
 @extend_schema_view(
     list=extend_schema(summary="Projects you belong to, with progress counts"),
     retrieve=extend_schema(summary="One project with progress counts"),
-    create=extend_schema(summary="Create a project (staff or existing managers); you become its manager"),
+    create=extend_schema(summary="Create a project (staff or existing managers); you become its manager",
+                         responses={201: ProjectSerializer, 409: DetailSerializer}),
 )
 class ProjectViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
@@ -144,9 +151,12 @@ class ProjectViewSet(
     def perform_create(self, serializer: ProjectSerializer) -> None:
         if not can_create_projects(self.request.user):
             raise PermissionDenied("Only staff or project managers may create projects.")
-        with transaction.atomic():
-            project = serializer.save()
-            Membership.objects.create(project=project, user=self.request.user, role=Membership.MANAGER)
+        try:
+            with transaction.atomic():
+                project = serializer.save()
+                Membership.objects.create(project=project, user=self.request.user, role=Membership.MANAGER)
+        except IntegrityError:
+            raise Conflict(f"A project named {serializer.validated_data['name']!r} already exists.") from None
         serializer.instance = self.get_queryset().get(pk=project.pk)
 
     def _managed_project(self) -> Project:
@@ -157,7 +167,9 @@ class ProjectViewSet(
         request={
             NDJSON: OpenApiTypes.STR,
             "text/plain": OpenApiTypes.STR,
-            "multipart/form-data": ImportUploadSerializer,
+            # Closed: a multipart body carries `file` and nothing else is read.
+            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                                    "required": ["file"], "additionalProperties": False},
         },
         responses={201: ImportSummarySerializer, 400: ImportFailedSerializer},
     )
@@ -318,7 +330,8 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="Rankings: all of the projects you manage, otherwise only your own",
-        parameters=[OpenApiParameter("project", OpenApiTypes.INT, description="Only this project")],
+        parameters=[OpenApiParameter("project", {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                                     description="Only this project")],
     ),
     retrieve=extend_schema(summary="One ranking (yours, or of a project you manage)"),
 )

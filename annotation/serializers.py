@@ -6,15 +6,22 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotation.models import Assignment, Completion, Project, Ranking, RankingTask
+from config.api_contract import StrictJSONTypes
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+@extend_schema_field({"type": "array", "items": {"type": "string", "minLength": 1}})
+class CriteriaField(serializers.JSONField):
+    """Names of the criteria raters may rank separately (e.g. helpful, harmless, honest)."""
+
+
+class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
     """A project with progress counts (annotated by the viewset) and the caller's role."""
 
     tasks_total = serializers.IntegerField(read_only=True, default=0)
     tasks_complete = serializers.IntegerField(read_only=True, default=0)
     rankings_count = serializers.IntegerField(read_only=True, default=0)
     my_role = serializers.CharField(read_only=True, allow_null=True, default=None)
+    criteria = CriteriaField(required=False)
 
     class Meta:
         model = Project
@@ -39,6 +46,18 @@ class ProjectSerializer(serializers.ModelSerializer):
             "my_role",
         ]
         read_only_fields = ["id", "created_at"]
+        # A taken name is a conflict with what exists (409, from the view), not malformed input (400).
+        extra_kwargs = {
+            # Kept as typed (no trimming) so that the schema's rule, at least one character, is the whole rule.
+            "name": {"validators": [], "min_length": 1, "trim_whitespace": False},
+            "k": {"min_value": 2, "max_value": 9},
+            "overlap": {"min_value": 1, "max_value": 1000},
+            "lease_minutes": {"min_value": 1, "max_value": 7 * 24 * 60},
+            "edit_window_s": {"max_value": 2**31 - 1},
+            "max_prompt_chars": {"max_value": 2**31 - 1},
+            "max_completion_chars": {"max_value": 2**31 - 1},
+            "max_unbroken_run": {"max_value": 2**31 - 1},
+        }
 
     def validate_k(self, value: int) -> int:
         if not 2 <= value <= 9:
@@ -51,12 +70,12 @@ class ProjectSerializer(serializers.ModelSerializer):
         return value
 
     def validate_criteria(self, value) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        if not isinstance(value, list) or not all(isinstance(c, str) and c and "\x00" not in c for c in value):
             raise serializers.ValidationError("criteria must be a list of non-empty names")
         return value
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(StrictJSONTypes, serializers.ModelSerializer):
     """A ranking task as managers see it; only `priority` can be changed."""
 
     prompt_external_id = serializers.CharField(source="prompt.external_id", read_only=True)
@@ -126,17 +145,34 @@ class AssignmentSerializer(serializers.ModelSerializer):
         return BlindCompletionSerializer(self._completions(assignment), many=True).data
 
 
-class SubmitSerializer(serializers.Serializer):
+TIE_GROUPS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"oneOf": [{"type": "integer"}, {"type": "array", "minItems": 1, "items": {"type": "integer"}}]},
+}
+
+
+@extend_schema_field(TIE_GROUPS_SCHEMA)
+class TieGroupsField(serializers.JSONField):
+    """Tie groups of completion ids, best first; a bare id is a group of one. Checked against the task on submit."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": TIE_GROUPS_SCHEMA})
+class CriteriaOrdersField(serializers.JSONField):
+    """criterion → tie groups."""
+
+
+class SubmitSerializer(StrictJSONTypes, serializers.Serializer):
     """Shape checks only; `annotation.submission` validates the order against the task."""
 
-    order = serializers.JSONField(help_text="Tie groups of completion ids, best first: [[12], [10, 13], [11]].")
-    criteria_orders = serializers.JSONField(required=False, default=dict, help_text="criterion → tie groups")
+    order = TieGroupsField(help_text="Tie groups of completion ids, best first: [[12], [10, 13], [11]].")
+    criteria_orders = CriteriaOrdersField(required=False, default=dict, help_text="criterion → tie groups")
     rationale = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     flags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0)
 
 
-class SkipSerializer(serializers.Serializer):
+class SkipSerializer(StrictJSONTypes, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
@@ -185,10 +221,10 @@ class ImportFailedSerializer(serializers.Serializer):
     errors = ImportLineErrorSerializer(many=True)
 
 
-class ImportUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A JSONL file: one prompt with its completions per line.")
-
-
 class ErrorsSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = serializers.DictField(child=serializers.CharField())
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

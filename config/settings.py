@@ -178,8 +178,10 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": int(os.environ.get("VERDICT_PROXY_COUNT", 0)) or None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # JSON in (the import takes its own JSONL and multipart parsers).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "config.api_contract.VerdictAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
@@ -191,7 +193,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Several models have a `status` field with different choices: give each enum its own name.
-    "ENUM_NAME_OVERRIDES": {"SelectionRoundStatusEnum": "active_learning.models.SelectionRound.STATUSES"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "config.api_contract.forbid_nul_characters"],
+    "ENUM_NAME_OVERRIDES": {"SelectionRoundStatusEnum": "active_learning.models.SelectionRound.STATUSES",
+                            "StrategyEnum": "active_learning.models.STRATEGY_CHOICES"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

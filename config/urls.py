@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from config.api_contract import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,5 +14,6 @@ urlpatterns = [
     path("api/", include("annotation.api_urls")),
     path("api/", include("rewardmodel.api_urls")),
     path("api/", include("active_learning.api_urls")),
+    re_path(r"^api/", api_not_found),  # unknown API paths answer JSON too
     path("", include("annotation.urls")),
 ]

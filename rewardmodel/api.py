@@ -7,30 +7,31 @@ GET  /api/projects/{id}/reward-models/ every version with its status, key held-o
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.permissions import SEE, project_for
+from config.api_contract import StrictJSONTypes
 from rewardmodel import registry, scoring
 from rewardmodel.models import RewardModelVersion
 
 MAX_ITEMS = 256
 
 
-class ScoreItem(serializers.Serializer):
+class ScoreItem(StrictJSONTypes, serializers.Serializer):
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
     completion = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
 
 
-class ScoreRequest(serializers.Serializer):
+class ScoreRequest(StrictJSONTypes, serializers.Serializer):
     prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000)
     completions = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False,
                                                                     max_length=100_000),
-                                        required=False, max_length=MAX_ITEMS)
-    items = ScoreItem(many=True, required=False, max_length=MAX_ITEMS)
+                                        required=False, min_length=1, max_length=MAX_ITEMS)
+    items = serializers.ListField(child=ScoreItem(), required=False, min_length=1, max_length=MAX_ITEMS)
 
     def validate(self, data):
         has_pair = "prompt" in data and "completions" in data
@@ -45,6 +46,27 @@ class ScoreRequest(serializers.Serializer):
         return data
 
 
+class ScorePairsRequest(serializers.Serializer):
+    """One prompt and its completions."""
+
+    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
+    completions = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False,
+                                                                    max_length=100_000),
+                                        min_length=1, max_length=MAX_ITEMS)
+
+
+class ScoreItemsRequest(serializers.Serializer):
+    """Any (prompt, completion) items."""
+
+    items = serializers.ListField(child=ScoreItem(), min_length=1, max_length=MAX_ITEMS)
+
+
+# The documented body: exactly one of the two shapes (ScoreRequest validates both in one place).
+SCORE_REQUEST = PolymorphicProxySerializer(component_name="ScoreRequest", serializers=[ScorePairsRequest,
+                                                                                        ScoreItemsRequest],
+                                           resource_type_field_name=None)
+
+
 class ScoreResponse(serializers.Serializer):
     version = serializers.IntegerField()
     version_id = serializers.IntegerField()
@@ -54,7 +76,7 @@ class ScoreResponse(serializers.Serializer):
 class ScoreView(APIView):
     serializer_class = ScoreRequest
 
-    @extend_schema(request=ScoreRequest, responses=ScoreResponse)
+    @extend_schema(request=SCORE_REQUEST, responses=ScoreResponse)
     def post(self, request, project_id: int):
         project = project_for(request.user, project_id, SEE)
         body = ScoreRequest(data=request.data)
