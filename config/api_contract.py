@@ -1,8 +1,9 @@
 """What keeps the API inside its OpenAPI contract (checked by Schemathesis in tests/test_api_contract.py).
 
 * ``VerdictAutoSchema`` documents the error answers every endpoint can give: 401 (no or bad token), 403 (role), 404
-  (unknown ids; for every path with parameters), 429 (throttles) with DRF's ``{"detail": …}`` body, and 400 with a
-  field → message(s) object wherever a request can carry input. A 400 an endpoint documents itself stays listed.
+  (unknown ids; for every path with parameters), 429 (throttles) and 503 (database unavailable) with DRF's
+  ``{"detail": …}`` body, and 400 with a field → message(s) object wherever a request can carry input. A 400 an
+  endpoint documents itself stays listed.
 * ``config.pagination.StrictLimitOffsetPagination`` refuses paging parameters that are not plain integers in range
   (a module of its own: DRF imports the pagination class while drf-spectacular, imported here, is still loading).
 * ``api_not_found`` answers unknown paths under /api/ with JSON, as the rest of the API does, not an HTML page.
@@ -31,6 +32,7 @@ ERRORS = {
     "403": "Your role in this project does not allow it.",
     "404": "No such object, or one you may not see.",
     "429": "Throttled: wait the number of seconds in Retry-After.",
+    "503": "The database is unavailable for a moment: retry after the seconds in Retry-After.",
 }
 
 
