@@ -13,7 +13,9 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from active_learning import embedding, routing
@@ -227,6 +229,14 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
     """Run a queued (or failed, re-delivered) round to completion; a finished round is returned as is."""
     rnd.refresh_from_db()
     if rnd.status == SelectionRound.DONE:
+        return rnd
+    SelectionRound.objects.filter(pk=rnd.pk).update(attempts=F("attempts") + 1)
+    rnd.refresh_from_db(fields=["attempts"])
+    if rnd.attempts > settings.VERDICT_MAX_DELIVERIES:  # its worker was lost every time: stop redelivering it
+        SelectionRound.objects.filter(pk=rnd.pk).update(
+            status=SelectionRound.FAILED, finished_at=timezone.now(),
+            error=f"gave up: started {rnd.attempts} times and its worker was lost each time (killed, out of memory?)")
+        rnd.refresh_from_db()
         return rnd
     SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="")
     try:

@@ -228,6 +228,14 @@ else:
         "control_folder": str(_broker_dir / "control"),  # else kombu writes ./control in the working directory
         "store_processed": False,
     }
+# Every task has soft and hard time limits (training sets its own, VERDICT_RM_*); a job whose worker is lost is
+# redelivered (acks_late) at most VERDICT_MAX_DELIVERIES times in all, then recorded as failed.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_TASK_SOFT_TIME_LIMIT", 30 * 60))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("VERDICT_TASK_TIME_LIMIT", 31 * 60))
+VERDICT_MAX_DELIVERIES = int(os.environ.get("VERDICT_MAX_DELIVERIES", 3))
+# A process that loads torch keeps its memory: recycle worker processes after this many tasks (0: never). The GPU
+# worker in deploy/docker-compose.yml recycles after every task.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = int(os.environ.get("VERDICT_WORKER_MAX_TASKS_PER_CHILD", 0)) or None
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"

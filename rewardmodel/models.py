@@ -74,6 +74,8 @@ class TrainingRun(models.Model):
     step = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Deliveries of the job; more than one means a "
+                                           "worker was lost mid-run (VERDICT_MAX_DELIVERIES caps them).")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

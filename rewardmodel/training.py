@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from rewardmodel import gate, locks, registry
@@ -167,6 +167,16 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     task_id = task_id or f"sync-{uuid.uuid4().hex}"
     run, _ = TrainingRun.objects.get_or_create(celery_task_id=task_id, project_id=project_id,
                                                defaults={"trigger": trigger})
+    TrainingRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
+    run.refresh_from_db(fields=["attempts"])
+    if run.attempts > settings.VERDICT_MAX_DELIVERIES:
+        # Only a lost worker redelivers a message (acks_late): a job that took its worker down every time would
+        # otherwise come back for ever.
+        run.status, run.finished_at = TrainingRun.FAILED, timezone.now()
+        run.message = (f"gave up: started {run.attempts} times and its worker was lost each time "
+                       "(killed, out of memory?); see the worker's log")
+        run.save(update_fields=["status", "finished_at", "message"])
+        return {"project_id": project_id, "version_id": None, "promoted": False, "gave_up": run.message}
     run.status, run.started_at, run.message = TrainingRun.RUNNING, timezone.now(), ""
     run.save(update_fields=["status", "started_at", "message"])
     if locks.acquire(project_id, task_id):
