@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -11,6 +12,20 @@ app = Celery("verdict")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default"), Queue("gpu"))
 app.autodiscover_tasks()
+
+
+@beat_init.connect
+def _one_beat_only(sender=None, **kwargs) -> None:
+    """A second beat would send every scheduled task twice: it exits instead (config/beat_lock.py)."""
+    import sys
+
+    from config.beat_lock import BeatAlreadyRunning, acquire
+
+    try:
+        acquire()
+    except BeatAlreadyRunning as exc:
+        print(f"beat: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 @app.task(name="verdict.ping")
