@@ -100,6 +100,7 @@ class SelectionRound(models.Model):
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     summary = models.JSONField(default=dict, blank=True, help_text="Candidate counts and score statistics.")
     error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last started it.")
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it; more than one means a "
                                            "worker was lost mid-round (VERDICT_MAX_DELIVERIES caps them).")
     created_at = models.DateTimeField(auto_now_add=True)

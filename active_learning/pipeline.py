@@ -238,7 +238,7 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
             error=f"gave up: started {rnd.attempts} times and its worker was lost each time (killed, out of memory?)")
         rnd.refresh_from_db()
         return rnd
-    SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="")
+    SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="", started_at=timezone.now())
     try:
         _run(rnd)
     except Exception as exc:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from active_learning.models import ActiveLearningPolicy, SelectionRound
 from active_learning.pipeline import create_round, execute_round
 from annotation.models import Project
+
+log = logging.getLogger(__name__)
+SOFT_LIMIT, HARD_LIMIT = settings.VERDICT_AL_SOFT_TIME_LIMIT, settings.VERDICT_AL_TIME_LIMIT
 
 
 def _report(rnd: SelectionRound) -> dict:
     return {"round_id": rnd.pk, "status": rnd.status, "selected": rnd.summary.get("selected", 0)}
 
 
-@shared_task(name="active_learning.tasks.route_after_training")
+@shared_task(name="active_learning.tasks.route_after_training", soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
 def route_after_training(result: dict) -> dict:
     """Chained after `rewardmodel` training with its result {"project_id", "version_id", "promoted"}.
 
@@ -31,7 +40,7 @@ def route_after_training(result: dict) -> dict:
     return _report(execute_round(rnd))
 
 
-@shared_task(name="active_learning.tasks.run_round")
+@shared_task(name="active_learning.tasks.run_round", soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
 def run_round(
     project_id: int,
     strategy: str | None = None,
@@ -46,3 +55,24 @@ def run_round(
     else:
         rnd, _ = create_round(Project.objects.get(pk=project_id), strategy, batch_size, trigger=trigger, seed=seed)
     return _report(execute_round(rnd))
+
+
+@shared_task(name="active_learning.tasks.requeue_lost_rounds", acks_late=True, soft_time_limit=60, time_limit=90)
+def requeue_lost_rounds() -> list[int]:
+    """Put back on the queue the rounds still 'running' after the hard time limit: their worker is gone (no live
+    worker lets a round run past it). Beat runs this every 2 minutes."""
+    cutoff = timezone.now() - timedelta(seconds=HARD_LIMIT + 60)
+    requeued = []
+    for round_id in SelectionRound.objects.filter(status=SelectionRound.RUNNING, started_at__lt=cutoff).values_list(
+            "pk", flat=True):
+        with transaction.atomic():
+            rnd = SelectionRound.objects.select_for_update(skip_locked=True).filter(
+                pk=round_id, status=SelectionRound.RUNNING, started_at__lt=cutoff).first()
+            if rnd is None:
+                continue
+            rnd.status, rnd.error = SelectionRound.QUEUED, "worker lost; requeued"
+            rnd.save(update_fields=["status", "error"])
+            transaction.on_commit(lambda rnd=rnd: run_round.delay(rnd.project_id, round_id=rnd.pk))
+        log.warning("active-learning round %s lost its worker; requeued", rnd.pk)
+        requeued.append(rnd.pk)
+    return requeued

@@ -250,6 +250,8 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_ROUTES = {
     # Exact names win over patterns: the retrain check only reads the database and queues a training.
     "rewardmodel.tasks.check_retrain_schedules": {"queue": "default"},
+    "rewardmodel.tasks.requeue_lost_trainings": {"queue": "default"},
+    "active_learning.tasks.requeue_lost_rounds": {"queue": "default"},
     "rewardmodel.tasks.*": {"queue": "gpu"},
     "active_learning.tasks.*": {"queue": "gpu"},
 }
@@ -261,7 +263,10 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1
 VERDICT_MODEL_ROOT = Path(os.environ.get("VERDICT_MODEL_ROOT", VAR_DIR / "models"))
 VERDICT_RM_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_RM_SOFT_TIME_LIMIT", 3 * 3600))  # seconds per training
 VERDICT_RM_TIME_LIMIT = int(os.environ.get("VERDICT_RM_TIME_LIMIT", VERDICT_RM_SOFT_TIME_LIMIT + 600))
-VERDICT_RM_LOCK_TTL = int(os.environ.get("VERDICT_RM_LOCK_TTL", 600))  # refreshed by heartbeats while training
+# Refreshed every third of it by a thread while a training runs: a lost worker's job is requeued after it lapses.
+VERDICT_RM_LOCK_TTL = int(os.environ.get("VERDICT_RM_LOCK_TTL", 120))
+VERDICT_AL_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_AL_SOFT_TIME_LIMIT", 15 * 60))  # seconds per round
+VERDICT_AL_TIME_LIMIT = int(os.environ.get("VERDICT_AL_TIME_LIMIT", VERDICT_AL_SOFT_TIME_LIMIT + 60))
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 RETRAIN_CHECK_NAME = "rewardmodel: retrain when enough new rankings"
+REQUEUE_NAME = "rewardmodel: requeue trainings whose worker was lost"
 
 
 def ensure_retrain_schedule(sender=None, **kwargs) -> None:
@@ -13,6 +14,11 @@ def ensure_retrain_schedule(sender=None, **kwargs) -> None:
     PeriodicTask.objects.get_or_create(
         name=RETRAIN_CHECK_NAME,
         defaults={"task": "rewardmodel.tasks.check_retrain_schedules", "interval": every, "queue": "default"},
+    )
+    every_2, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.get_or_create(
+        name=REQUEUE_NAME,
+        defaults={"task": "rewardmodel.tasks.requeue_lost_trainings", "interval": every_2, "queue": "default"},
     )
 
 

@@ -15,6 +15,13 @@ def launch_training(project, trigger: str = "manual", backbone: str | None = Non
     from celery import uuid
 
     task_id = uuid()
-    TrainingRun.objects.create(project=project, celery_task_id=task_id, trigger=trigger)
-    signature = train_reward_model.s(project.pk, trigger, backbone, overrides).set(task_id=task_id)
+    run = TrainingRun.objects.create(project=project, celery_task_id=task_id, trigger=trigger, backbone=backbone or "",
+                                     overrides=overrides)
+    return send(run)
+
+
+def send(run: TrainingRun):
+    """Put a run's job on the queue under its own task id (a first launch, or a requeue of a lost one)."""
+    signature = train_reward_model.s(run.project_id, run.trigger, run.backbone or None, run.overrides).set(
+        task_id=run.celery_task_id)
     return celery.chain(signature, celery.signature(ROUTE_AFTER_TRAINING)).apply_async()

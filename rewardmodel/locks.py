@@ -6,10 +6,11 @@ at once, while any other job waits until the lock is released or expires.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from rewardmodel.models import TrainingLock
@@ -44,3 +45,30 @@ def heartbeat(project_id: int, owner: str) -> bool:
 
 def release(project_id: int, owner: str) -> None:
     TrainingLock.objects.filter(project_id=project_id, owner=owner).delete()
+
+
+class KeepAlive:
+    """Heartbeats the lock every third of its TTL from a background thread between start() and stop(), so loading,
+    evaluation and saving (no training steps, hence no step heartbeats) keep it too. The thread dies with the
+    process: a lost worker's lock expires within the TTL, and tasks.requeue_lost_trainings puts the job back."""
+
+    def __init__(self, project_id: int, owner: str):
+        self.project_id, self.owner = project_id, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lock-{project_id}", daemon=True)
+
+    def start(self) -> KeepAlive:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(max(1.0, settings.VERDICT_RM_LOCK_TTL / 3)):
+                if not heartbeat(self.project_id, self.owner):
+                    return
+        finally:
+            connection.close()  # this thread's own database connection

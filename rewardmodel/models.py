@@ -74,6 +74,8 @@ class TrainingRun(models.Model):
     step = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
+    backbone = models.CharField(max_length=500, blank=True, help_text="The backbone asked for at launch, if any.")
+    overrides = models.JSONField(null=True, blank=True, help_text="Training options asked for at launch, if any.")
     attempts = models.PositiveIntegerField(default=0, help_text="Deliveries of the job; more than one means a "
                                            "worker was lost mid-run (VERDICT_MAX_DELIVERIES caps them).")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,38 @@ def check_retrain_schedules() -> list[int]:
             if policy is not None and _retrain_if_due(policy):
                 launched.append(policy.project_id)
     return launched
+
+
+@shared_task(name="rewardmodel.tasks.requeue_lost_trainings", acks_late=True, soft_time_limit=60, time_limit=90)
+def requeue_lost_trainings() -> list[int]:
+    """Put back on the queue, under their own task id, the runs whose worker was lost (kill -9, OOM, a lost host).
+
+    A live training keeps its project lock fresh from a background thread (locks.KeepAlive); a RUNNING run whose
+    lock has lapsed, started longer than one TTL ago, has no worker. Beat runs this every 2 minutes, so such a job is
+    back within TTL + 2 min instead of the broker's visibility timeout (hours). Should the broker also redeliver the
+    old message later, run_training finds the run finished and does nothing.
+    """
+    from rewardmodel.launch import send
+    from rewardmodel.models import TrainingRun
+
+    now = timezone.now()
+    ttl = timedelta(seconds=settings.VERDICT_RM_LOCK_TTL)
+    alive = Q(project__training_lock__owner=F("celery_task_id"), project__training_lock__expires_at__gt=now)
+    requeued = []
+    for run_id in (TrainingRun.objects.filter(status=TrainingRun.RUNNING, started_at__lt=now - ttl)
+                   .exclude(alive).values_list("pk", flat=True)):
+        with transaction.atomic():
+            run = (TrainingRun.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+                pk=run_id, status=TrainingRun.RUNNING).exclude(alive).first())
+            if run is None:
+                continue
+            run.status, run.started_at = TrainingRun.QUEUED, None
+            run.message = f"worker lost at step {run.step}/{run.total}; requeued (delivery {run.attempts + 1})"
+            run.save(update_fields=["status", "started_at", "message"])
+            transaction.on_commit(lambda run=run: send(run))
+        log.warning("training run %s lost its worker; requeued as %s", run.pk, run.celery_task_id)
+        requeued.append(run.pk)
+    return requeued
 
 
 def _retrain_if_due(policy) -> bool:

@@ -167,6 +167,10 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     task_id = task_id or f"sync-{uuid.uuid4().hex}"
     run, _ = TrainingRun.objects.get_or_create(celery_task_id=task_id, project_id=project_id,
                                                defaults={"trigger": trigger})
+    if run.status in (TrainingRun.SUCCEEDED, TrainingRun.SKIPPED):
+        # A stale redelivery (the broker's visibility timeout) of a job the reaper already requeued and finished.
+        return {"project_id": project_id, "version_id": run.version_id, "already_done": True,
+                "promoted": bool(run.version_id and run.version.is_active)}
     TrainingRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
     run.refresh_from_db(fields=["attempts"])
     if run.attempts > settings.VERDICT_MAX_DELIVERIES:
@@ -188,6 +192,9 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         run.save(update_fields=["status", "finished_at", "message"])
         return {"project_id": project_id, "version_id": None, "promoted": False, "skipped": run.message}
     version = None
+    # Heartbeats from a thread while loading, training, evaluating and saving: the lock lapses only if this
+    # process dies, and then tasks.requeue_lost_trainings puts the job back within minutes.
+    alive = locks.KeepAlive(project_id, task_id).start()
     try:
         base_model, config = resolve_settings(project_id, backbone, overrides)
         snap = build_snapshot(project_id)
@@ -261,6 +268,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         _finish(run, TrainingRun.FAILED, version, f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
+        alive.stop()
         locks.release(project_id, task_id)
 
 

@@ -72,3 +72,87 @@ def test_a_round_whose_worker_is_lost_every_time_is_given_up(project, settings):
     rnd = execute_round(rnd)
     assert rnd.status == SelectionRound.FAILED and rnd.error.startswith("gave up: started 4 times")
     assert not rnd.items.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a database a subprocess can share")
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_a_training_whose_worker_was_killed_is_requeued_within_minutes_and_finished_once(
+        project, make_task, rater, rater2, tiny, model_root, tmp_path, lenient_gate, sigkill_when, settings,
+        monkeypatch):
+    """kill -9 of the process running a training: its lock lapses (no keep-alive thread any more), the reaper puts
+    the job back under its own task id, a real worker over Redis finishes it, and the version is written once."""
+    from celery.contrib.testing.worker import start_worker
+
+    from active_learning.models import ActiveLearningPolicy
+    from config.celery import app
+    from tests.test_rewardmodel_training import FAST, add_rankings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.VERDICT_RM_LOCK_TTL = 3
+    monkeypatch.setenv("VERDICT_RM_LOCK_TTL", "3")
+    ActiveLearningPolicy.objects.create(project=project, enabled=False)
+    add_rankings(project, make_task, [rater, rater2], 8)
+    run = TrainingRun.objects.create(project=project, celery_task_id="killed-job", trigger="manual",
+                                     backbone=str(tiny), overrides=FAST)
+    marker = tmp_path / "started"
+    script = f"""
+import django, time, pathlib
+django.setup()
+from rewardmodel.training import run_training
+def hook(step, total, loss):
+    pathlib.Path({str(marker)!r}).touch()
+    time.sleep(60)
+run_training({project.pk}, task_id="killed-job", backbone={str(tiny)!r}, overrides={FAST!r}, progress_hook=hook)
+"""
+    sigkill_when(["-c", script], marker.exists, "training subprocess", timeout=90)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.RUNNING and run.attempts == 1
+    assert tasks.requeue_lost_trainings() == []  # the lock has not lapsed yet: it may still be alive
+
+    time.sleep(4)  # past the TTL: nothing renews a dead process' lock
+    try:
+        with start_worker(app, queues=["default", "gpu"], perform_ping_check=False, concurrency=1, pool="solo",
+                          shutdown_timeout=30):
+            assert tasks.requeue_lost_trainings() == [run.pk]
+            assert tasks.requeue_lost_trainings() == []  # once
+            deadline = time.monotonic() + 180
+            while TrainingRun.objects.get(pk=run.pk).status in (TrainingRun.QUEUED, TrainingRun.RUNNING):
+                assert time.monotonic() < deadline, "the requeued training never finished"
+                time.sleep(0.5)
+        run.refresh_from_db()
+        assert run.status == TrainingRun.SUCCEEDED and run.attempts == 2, run.message
+        assert RewardModelVersion.objects.filter(project=project).count() == 1
+        # A late redelivery of the original message (the broker's visibility timeout) changes nothing.
+        late = training.run_training(project.pk, task_id="killed-job", backbone=str(tiny), overrides=FAST)
+        assert late["already_done"] and late["version_id"] == run.version_id
+        assert TrainingRun.objects.get(pk=run.pk).attempts == 2
+    finally:
+        app.control.purge()
+
+
+@pytest.mark.django_db
+def test_a_round_still_running_after_its_hard_limit_is_requeued(project, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from active_learning.tasks import HARD_LIMIT, requeue_lost_rounds
+    from config.celery import app
+
+    old = timezone.now() - timedelta(seconds=HARD_LIMIT + 120)
+    lost = SelectionRound.objects.create(project=project, strategy="random", batch_size=1,
+                                         status=SelectionRound.RUNNING, started_at=old)
+    fresh = SelectionRound.objects.create(project=project, strategy="random", batch_size=1,
+                                          status=SelectionRound.RUNNING, started_at=timezone.now())
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as sent:
+            assert requeue_lost_rounds() == [lost.pk]
+        assert len(sent) == 1  # run_round for that round, on the broker
+        lost.refresh_from_db()
+        fresh.refresh_from_db()
+        assert lost.status == SelectionRound.QUEUED and lost.error == "worker lost; requeued"
+        assert fresh.status == SelectionRound.RUNNING
+    finally:
+        app.control.purge()
