@@ -31,6 +31,8 @@ def route_after_training(result: dict) -> dict:
     """
     if not isinstance(result, dict) or "project_id" not in result:
         raise ValueError(f"expected the training result dict with project_id, got {result!r}")
+    if result.get("interrupted"):  # a worker shutdown: the training was requeued, and routes when it finishes
+        return {"round_id": None, "status": "training interrupted; requeued", "selected": 0}
     project = Project.objects.get(pk=result["project_id"])
     policy = ActiveLearningPolicy.for_project(project)
     if not policy.enabled:

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, worker_init, worker_shutting_down
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -26,6 +26,21 @@ def _one_beat_only(sender=None, **kwargs) -> None:
     except BeatAlreadyRunning as exc:
         print(f"beat: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+
+
+@worker_init.connect
+def _forget_old_shutdown(**kwargs) -> None:
+    from config import shutdown
+
+    shutdown.clear()
+
+
+@worker_shutting_down.connect
+def _announce_shutdown(**kwargs) -> None:
+    """Long trainings checkpoint and give their job back at their next step (config/shutdown.py)."""
+    from config import shutdown
+
+    shutdown.announce()
 
 
 @app.task(name="verdict.ping")

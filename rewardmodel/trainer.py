@@ -69,6 +69,7 @@ class TrainResult:
     truncated: int = 0
     seconds: float = 0.0
     device: str = "cpu"
+    resumed_from: int = 0  # the step a resumed run started from (0: from scratch)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -121,9 +122,25 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped at a step boundary because should_stop() said so; its state went to checkpoint()."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"interrupted at step {step}/{total}")
+        self.step, self.total = step, total
+
+
 def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
-          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
-    """Train `model` in place on rankings; `progress(step, total, loss)` is called after every optimiser step."""
+          progress: Callable[[int, int, float], None] | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          checkpoint: Callable[[dict], None] | None = None,
+          resume: dict | None = None) -> TrainResult:
+    """Train `model` in place on rankings; `progress(step, total, loss)` is called after every optimiser step.
+
+    After a step, when `should_stop()` holds, the state (model, optimiser, schedule, losses, step) goes to
+    `checkpoint(state)` and TrainingInterrupted is raised. `resume=state` continues such a run: the batch plan is
+    the same (same seed), so it skips the steps already taken and goes on with the saved weights and optimiser.
+    """
     examples = [e for e in examples if e.pairs]
     if not examples:
         raise ValueError("no ranking with at least one pair to train on")
@@ -170,8 +187,20 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
                          truncated=encoded.truncated, device=str(device))
     began = time.perf_counter()
     step = 0
+    if resume is not None:
+        if resume.get("total") != total:
+            raise ValueError(f"checkpoint is for {resume.get('total')} steps, this plan has {total}")
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        step, result.losses = int(resume["step"]), list(resume["losses"])
+        result.resumed_from = step
+    done = step
     for epoch_plan in plan:
         for batch in epoch_plan:
+            if done:  # taken before the checkpoint
+                done -= 1
+                continue
             features, pair_index, pair_owner = [], [], []
             for owner, i in enumerate(batch):
                 base = len(features)
@@ -198,6 +227,12 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
             result.n_forwards += len(features)
             if progress:
                 progress(step, total, value)
+            if should_stop is not None and step < total and should_stop():
+                if checkpoint is not None:
+                    checkpoint({"step": step, "total": total, "losses": list(result.losses),
+                                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+                raise TrainingInterrupted(step, total)
     result.steps = step
     result.seconds = time.perf_counter() - began
     model.eval()

@@ -24,11 +24,12 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from config import shutdown
 from rewardmodel import gate, locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
-from rewardmodel.trainer import TrainConfig, TrainResult, predict, train
+from rewardmodel.trainer import TrainConfig, TrainingInterrupted, TrainResult, predict, train
 
 log = logging.getLogger(__name__)
 ProgressHook = Callable[[int, int, float], None]
@@ -197,7 +198,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     alive = locks.KeepAlive(project_id, task_id).start()
     try:
         base_model, config = resolve_settings(project_id, backbone, overrides)
-        snap = build_snapshot(project_id)
+        pinned = _pinned_rankings(run)
+        snap = build_snapshot(project_id, pinned)
         train_idx, held_idx = snap.split(config.holdout_fraction, config.split_seed)
         if not train_idx:
             raise ValueError(f"project {project_id} has no ranking with a strict preference to train on")
@@ -229,7 +231,22 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
                 progress_hook(step, total, loss)
 
         model, tokenizer = load_backbone(base_model)
-        result: TrainResult = train(model, tokenizer, [snap.examples[i] for i in train_idx], config, on_step)
+        saved = version.directory / CHECKPOINT
+        resume = torch_load(saved) if saved.is_file() else None
+
+        def save_checkpoint(state: dict) -> None:
+            import torch
+
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(state, saved.with_suffix(".tmp"))
+            os.replace(saved.with_suffix(".tmp"), saved)  # a half-written checkpoint never replaces a whole one
+
+        try:
+            result: TrainResult = train(model, tokenizer, [snap.examples[i] for i in train_idx], config, on_step,
+                                        should_stop=shutdown.requested, checkpoint=save_checkpoint, resume=resume)
+        except TrainingInterrupted as stop:
+            return _give_back(run, version, stop)
+        saved.unlink(missing_ok=True)
         active = registry.active_version(project_id)
         parent = version.parent if version.parent and version.parent.status == RewardModelVersion.READY else None
         evaluation, heldout_diffs = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active,
@@ -245,6 +262,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             "pairs_per_second": result.n_pairs / result.seconds if result.seconds else None,
             "device": result.device,
             "trigger": trigger,
+            "resumed_from_step": result.resumed_from or None,
         })
         write_version_dir(version.directory, model.cpu(), tokenizer, {
             "training_config.json": stored_config, "snapshot.json": snap_info, "metrics.json": metrics})
@@ -270,6 +288,39 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     finally:
         alive.stop()
         locks.release(project_id, task_id)
+
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def torch_load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only: no pickles
+
+
+def _pinned_rankings(run: TrainingRun) -> list[int] | None:
+    """A job resumed after a shutdown trains on the rankings it started with, so its checkpoint still fits."""
+    version = run.version
+    if version is None or version.status != RewardModelVersion.TRAINING:
+        return None
+    if not (version.directory / CHECKPOINT).is_file():
+        return None
+    return list(version.snapshot.get("ranking_ids", [])) + list(version.snapshot.get("skipped_ranking_ids", []))
+
+
+def _give_back(run: TrainingRun, version: RewardModelVersion, stop: TrainingInterrupted) -> dict:
+    """The worker is shutting down: the checkpoint is saved, so put the job back on the queue (same task id) for
+    the next worker to resume. A clean hand-over is not a lost delivery: it does not count toward the cap."""
+    from rewardmodel.launch import send
+
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.QUEUED, started_at=None, attempts=F("attempts") - 1, step=stop.step, total=stop.total,
+        message=f"{stop} by a worker shutdown; checkpoint saved, requeued to resume")
+    run.refresh_from_db()
+    transaction.on_commit(lambda: send(run))
+    log.warning("training run %s %s by a worker shutdown; requeued", run.pk, stop)
+    return {"project_id": run.project_id, "version_id": version.pk, "promoted": False, "interrupted": True}
 
 
 def _finish(run: TrainingRun, status: str, version, message: str) -> None:

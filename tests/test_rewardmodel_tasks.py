@@ -156,3 +156,70 @@ def test_a_round_still_running_after_its_hard_limit_is_requeued(project, django_
         assert fresh.status == SelectionRound.RUNNING
     finally:
         app.control.purge()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a database a worker process can share")
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_checkpoints_a_training_and_the_next_worker_resumes_it(
+        project, make_task, rater, rater2, tiny, model_root, lenient_gate, settings, tmp_path):
+    """SIGTERM to a real worker mid-training: at its next step the training saves a checkpoint, puts its job back
+    and the worker exits at once (no wait for the whole training); another worker resumes from that step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from celery.contrib.testing.worker import start_worker
+
+    from active_learning.models import ActiveLearningPolicy
+    from config.celery import app
+    from rewardmodel.launch import launch_training
+    from tests.test_rewardmodel_training import FAST, add_rankings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    ActiveLearningPolicy.objects.create(project=project, enabled=False)
+    add_rankings(project, make_task, [rater, rater2], 8)
+    db = connection.settings_dict
+    env = {**os.environ, "VERDICT_MODE": "test", "VERDICT_MODEL_ROOT": str(model_root),
+           "VERDICT_VAR_DIR": str(tmp_path),
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", "gpu",
+                               "--concurrency", "1", "--loglevel", "INFO"], cwd=Path(__file__).resolve().parents[1],
+                              env=env)
+    try:
+        launch_training(project, backbone=str(tiny), overrides={**FAST, "epochs": 400})
+        run = TrainingRun.objects.get(project=project)
+        deadline = time.monotonic() + 120
+        while TrainingRun.objects.get(pk=run.pk).step < 20:
+            assert worker.poll() is None and time.monotonic() < deadline, "the training never got going"
+            time.sleep(0.2)
+        stopped_at = time.monotonic()
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        assert time.monotonic() - stopped_at < 30  # a warm shutdown that did not wait for 400 epochs
+        run.refresh_from_db()
+        assert run.status == TrainingRun.QUEUED and "checkpoint saved" in run.message, run.message
+        version = RewardModelVersion.objects.get(project=project)
+        assert version.status == RewardModelVersion.TRAINING and (version.directory / "checkpoint.pt").is_file()
+        interrupted_at = run.step
+        assert 20 <= interrupted_at < run.total
+
+        with start_worker(app, queues=["gpu"], perform_ping_check=False, concurrency=1, pool="solo",
+                          shutdown_timeout=30):
+            deadline = time.monotonic() + 180
+            while TrainingRun.objects.get(pk=run.pk).status in (TrainingRun.QUEUED, TrainingRun.RUNNING):
+                assert time.monotonic() < deadline, "the resumed training never finished"
+                time.sleep(0.5)
+        run.refresh_from_db()
+        version.refresh_from_db()
+        assert run.status == TrainingRun.SUCCEEDED and run.attempts == 1, run.message  # a hand-over, not a loss
+        assert version.metrics["resumed_from_step"] == interrupted_at
+        assert len(version.metrics["loss_curve"]) == run.total and RewardModelVersion.objects.count() == 1
+        assert not (version.directory / "checkpoint.pt").exists()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        app.control.purge()
