@@ -5,14 +5,10 @@ REQUEUE_NAME = "active_learning: requeue rounds whose worker was lost"
 
 
 def ensure_requeue_schedule(sender=None, **kwargs) -> None:
-    """A django-celery-beat entry (editable in the admin) that requeues lost rounds every 2 minutes."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    """A beat entry that requeues lost rounds every 2 minutes (on `default`)."""
+    from config.celery import ensure_periodic_task
 
-    every, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.MINUTES)
-    PeriodicTask.objects.get_or_create(
-        name=REQUEUE_NAME,
-        defaults={"task": "active_learning.tasks.requeue_lost_rounds", "interval": every, "queue": "default"},
-    )
+    ensure_periodic_task(REQUEUE_NAME, "active_learning.tasks.requeue_lost_rounds", 2)
 
 
 class ActiveLearningConfig(AppConfig):

@@ -14,6 +14,14 @@ app.conf.task_queues = (Queue("default"), Queue("gpu"))
 app.autodiscover_tasks()
 
 
+def ensure_periodic_task(name: str, task: str, every_minutes: int, queue: str = "default") -> None:
+    """A django-celery-beat entry (editable in the admin), created once by an app's post_migrate."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every, _ = IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every, "queue": queue})
+
+
 @beat_init.connect
 def _one_beat_only(sender=None, **kwargs) -> None:
     """A second beat would send every scheduled task twice: it exits instead (config/beat_lock.py)."""

@@ -6,20 +6,12 @@ REQUEUE_NAME = "rewardmodel: requeue trainings whose worker was lost"
 
 
 def ensure_retrain_schedule(sender=None, **kwargs) -> None:
-    """A django-celery-beat entry (editable in the admin) that checks every RetrainPolicy every 10 minutes."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    """Beat entries: check every RetrainPolicy every 10 minutes, requeue lost trainings every 2. Both are light and
+    run on `default`, so they never wait behind a long training on `gpu`."""
+    from config.celery import ensure_periodic_task
 
-    every, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.MINUTES)
-    # The check is light: it runs on `default`, so it never waits behind a long training on `gpu`.
-    PeriodicTask.objects.get_or_create(
-        name=RETRAIN_CHECK_NAME,
-        defaults={"task": "rewardmodel.tasks.check_retrain_schedules", "interval": every, "queue": "default"},
-    )
-    every_2, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.MINUTES)
-    PeriodicTask.objects.get_or_create(
-        name=REQUEUE_NAME,
-        defaults={"task": "rewardmodel.tasks.requeue_lost_trainings", "interval": every_2, "queue": "default"},
-    )
+    ensure_periodic_task(RETRAIN_CHECK_NAME, "rewardmodel.tasks.check_retrain_schedules", 10)
+    ensure_periodic_task(REQUEUE_NAME, "rewardmodel.tasks.requeue_lost_trainings", 2)
 
 
 class RewardmodelConfig(AppConfig):

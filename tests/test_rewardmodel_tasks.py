@@ -86,7 +86,7 @@ def test_a_training_whose_worker_was_killed_is_requeued_within_minutes_and_finis
 
     from active_learning.models import ActiveLearningPolicy
     from config.celery import app
-    from tests.test_rewardmodel_training import FAST, add_rankings
+    from tests.test_rewardmodel_training import FAST, add_rankings, kill_training_midway
 
     if not settings.REDIS_URL:
         pytest.skip("needs Redis")
@@ -96,17 +96,7 @@ def test_a_training_whose_worker_was_killed_is_requeued_within_minutes_and_finis
     add_rankings(project, make_task, [rater, rater2], 8)
     run = TrainingRun.objects.create(project=project, celery_task_id="killed-job", trigger="manual",
                                      backbone=str(tiny), overrides=FAST)
-    marker = tmp_path / "started"
-    script = f"""
-import django, time, pathlib
-django.setup()
-from rewardmodel.training import run_training
-def hook(step, total, loss):
-    pathlib.Path({str(marker)!r}).touch()
-    time.sleep(60)
-run_training({project.pk}, task_id="killed-job", backbone={str(tiny)!r}, overrides={FAST!r}, progress_hook=hook)
-"""
-    sigkill_when(["-c", script], marker.exists, "training subprocess", timeout=90)
+    kill_training_midway(sigkill_when, project, tiny, tmp_path, "killed-job")
     run.refresh_from_db()
     assert run.status == TrainingRun.RUNNING and run.attempts == 1
     assert tasks.requeue_lost_trainings() == []  # the lock has not lapsed yet: it may still be alive

@@ -23,6 +23,21 @@ FAST = {"lr": 2e-3, "batch_rankings": 4, "max_length": 48, "seed": 3, "device": 
 pytestmark = pytest.mark.usefixtures("model_root")  # conftest: a model store of its own per test
 
 
+def kill_training_midway(sigkill_when, project, tiny, tmp_path, task_id: str) -> None:
+    """Run a training as job `task_id` in a subprocess and SIGKILL it after its first step, as a crash would."""
+    marker = tmp_path / "started"
+    script = f"""
+import django, time, pathlib
+django.setup()
+from rewardmodel.training import run_training
+def hook(step, total, loss):
+    pathlib.Path({str(marker)!r}).touch()
+    time.sleep(60)
+run_training({project.pk}, task_id={task_id!r}, backbone={str(tiny)!r}, overrides={FAST!r}, progress_hook=hook)
+"""
+    sigkill_when(["-c", script], marker.exists, "training subprocess", timeout=90)
+
+
 def add_rankings(project, make_task, raters, n_prompts: int, seed: int = 0, tie: bool = False):
     rng = random.Random(seed)
     for _ in range(n_prompts):
@@ -159,17 +174,7 @@ def test_killed_worker_leaves_active_model_intact(project, make_task, rater, rat
     add_rankings(project, make_task, [rater, rater2], 8)
     v1 = RewardModelVersion.objects.get(pk=run_training(project.pk, backbone=str(tiny), overrides=FAST)["version_id"])
     add_rankings(project, make_task, [rater], 4, seed=5)
-    marker = tmp_path / "started"
-    script = f"""
-import django, time, pathlib
-django.setup()
-from rewardmodel.training import run_training
-def hook(step, total, loss):
-    pathlib.Path({str(marker)!r}).touch()
-    time.sleep(60)
-run_training({project.pk}, task_id="killed-job", backbone={str(tiny)!r}, overrides={FAST!r}, progress_hook=hook)
-"""
-    sigkill_when(["-c", script], marker.exists, "training subprocess", timeout=90)
+    kill_training_midway(sigkill_when, project, tiny, tmp_path, "killed-job")
     assert registry.active_version(project) == v1
     half = RewardModelVersion.objects.get(project=project, number=2)
     assert half.status == RewardModelVersion.TRAINING and not half.is_active
