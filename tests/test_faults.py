@@ -3,6 +3,8 @@ the answer the API gives while the database is unreachable."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import OperationalError, connection
@@ -99,3 +101,42 @@ def test_the_api_answers_503_with_retry_after_while_the_database_is_gone(project
     response = client.get("/api/projects/")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response["Content-Type"].startswith("application/json") and "retry" in response.json()["detail"]
+
+
+def test_under_load_a_dropped_database_gives_200s_or_json_503s_never_an_html_500(gunicorn_server, project, rater):
+    """Four clients hammer the API while the database kills every web connection five times: each answer is a 200,
+    or a JSON 503 with Retry-After for a request whose query was cut mid-way; never an HTML error page."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    token = Token.objects.get_or_create(user=rater)[0].key
+    answers: list[tuple[int, str, str | None]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            req = urllib.request.Request(f"{gunicorn_server}/api/projects/",
+                                         headers={"Authorization": f"Token {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    answers.append((resp.status, resp.headers.get("Content-Type", ""), None))
+            except urllib.error.HTTPError as exc:
+                answers.append((exc.code, exc.headers.get("Content-Type", ""), exc.headers.get("Retry-After")))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(5):
+            time.sleep(0.5)
+            _terminate_other_backends()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert len(answers) > 50
+    bad = [a for a in answers if not (a[0] == 200 or (a[0] == 503 and a[1].startswith("application/json") and a[2]))]
+    assert not bad, bad[:5]
+    assert sum(a[0] == 200 for a in answers) >= 0.9 * len(answers)

@@ -213,3 +213,64 @@ def test_sigterm_checkpoints_a_training_and_the_next_worker_resumes_it(
         if worker.poll() is None:
             worker.kill()
         app.control.purge()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a database a worker process can share")
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_kill_9_of_a_workers_main_process_mid_training_ends_with_one_finished_training(
+        project, make_task, rater, rater2, tiny, model_root, lenient_gate, settings, tmp_path):
+    """SIGKILL of a real worker's main process (and, as a lost host would, of its pool child): the message stays
+    unacknowledged in Redis for hours, but the lock lapses, the reaper requeues the run and another worker
+    finishes it: one version, the run succeeded."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from celery.contrib.testing.worker import start_worker
+
+    from active_learning.models import ActiveLearningPolicy
+    from config.celery import app
+    from rewardmodel.launch import launch_training
+    from tests.test_rewardmodel_training import FAST, add_rankings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.VERDICT_RM_LOCK_TTL = 3
+    ActiveLearningPolicy.objects.create(project=project, enabled=False)
+    add_rankings(project, make_task, [rater, rater2], 8)
+    db = connection.settings_dict
+    env = {**os.environ, "VERDICT_MODE": "test", "VERDICT_MODEL_ROOT": str(model_root), "VERDICT_RM_LOCK_TTL": "3",
+           "VERDICT_VAR_DIR": str(tmp_path),
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", "gpu",
+                               "--concurrency", "1", "--loglevel", "INFO"], cwd=Path(__file__).resolve().parents[1],
+                              env=env, start_new_session=True)
+    try:
+        launch_training(project, backbone=str(tiny), overrides={**FAST, "epochs": 150})
+        run = TrainingRun.objects.get(project=project)
+        deadline = time.monotonic() + 120
+        while TrainingRun.objects.get(pk=run.pk).step < 20:
+            assert worker.poll() is None and time.monotonic() < deadline, "the training never got going"
+            time.sleep(0.2)
+        os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool child: nothing runs any more
+        worker.wait(timeout=30)
+        lost_at = time.monotonic()
+        with start_worker(app, queues=["gpu", "default"], perform_ping_check=False, concurrency=1, pool="solo",
+                          shutdown_timeout=30):
+            deadline = time.monotonic() + 180
+            requeued = []
+            while TrainingRun.objects.get(pk=run.pk).status != TrainingRun.SUCCEEDED:
+                assert time.monotonic() < deadline, "the lost training never finished"
+                requeued += tasks.requeue_lost_trainings()  # what beat runs every 2 minutes
+                time.sleep(0.5)
+        assert requeued == [run.pk]
+        run.refresh_from_db()
+        assert run.attempts == 2 and RewardModelVersion.objects.filter(project=project).count() == 1
+        assert time.monotonic() - lost_at < 120
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        app.control.purge()
