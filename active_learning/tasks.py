@@ -33,6 +33,8 @@ def route_after_training(result: dict) -> dict:
         raise ValueError(f"expected the training result dict with project_id, got {result!r}")
     if result.get("interrupted"):  # a worker shutdown: the training was requeued, and routes when it finishes
         return {"round_id": None, "status": "training interrupted; requeued", "selected": 0}
+    if not result.get("version_id"):  # skipped (another training ran) or given up: no new model to route by
+        return {"round_id": None, "status": "no version trained", "selected": 0}
     project = Project.objects.get(pk=result["project_id"])
     policy = ActiveLearningPolicy.for_project(project)
     if not policy.enabled:

@@ -158,6 +158,14 @@ def test_disabled_policy_skips_after_training(labelled_project, tiny_backbone):
     assert out["status"] == "disabled" and not SelectionRound.objects.exists()
 
 
+def test_no_round_after_a_training_that_made_no_version(labelled_project, tiny_backbone):
+    project, _ = labelled_project
+    for result in ({"project_id": project.pk, "version_id": None, "skipped": "another training is running"},
+                   {"project_id": project.pk, "version_id": 7, "interrupted": True}):
+        assert route_after_training.apply(args=[result]).get()["round_id"] is None
+    assert not SelectionRound.objects.exists()
+
+
 def test_on_demand_task_and_bad_input(labelled_project, tiny_backbone):
     project, _ = labelled_project
     out = run_round.apply(args=[project.pk], kwargs={"strategy": "random", "batch_size": 3, "seed": 5}).get()
