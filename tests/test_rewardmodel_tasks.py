@@ -148,96 +148,23 @@ def test_a_round_still_running_after_its_hard_limit_is_requeued(project, django_
         app.control.purge()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a database a worker process can share")
-@pytest.mark.timeout(300)
-@pytest.mark.django_db(transaction=True)
-def test_sigterm_checkpoints_a_training_and_the_next_worker_resumes_it(
-        project, make_task, rater, rater2, tiny, model_root, lenient_gate, settings, tmp_path):
-    """SIGTERM to a real worker mid-training: at its next step the training saves a checkpoint, puts its job back
-    and the worker exits at once (no wait for the whole training); another worker resumes from that step."""
+@pytest.fixture
+def worker_mid_training(project, make_task, rater, rater2, tiny, model_root, lenient_gate, settings, tmp_path):
+    """A real Celery worker process (queue gpu, prefork) on this test's database and Redis, already 20 steps into a
+    training launched as the platform does; yields (worker process, its TrainingRun). Lock TTL 3 s."""
     import os
     import signal
     import subprocess
     import sys
     from pathlib import Path
 
-    from celery.contrib.testing.worker import start_worker
-
     from active_learning.models import ActiveLearningPolicy
     from config.celery import app
     from rewardmodel.launch import launch_training
     from tests.test_rewardmodel_training import FAST, add_rankings
 
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
-    ActiveLearningPolicy.objects.create(project=project, enabled=False)
-    add_rankings(project, make_task, [rater, rater2], 8)
-    db = connection.settings_dict
-    env = {**os.environ, "VERDICT_MODE": "test", "VERDICT_MODEL_ROOT": str(model_root),
-           "VERDICT_VAR_DIR": str(tmp_path),
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
-    worker = subprocess.Popen([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", "gpu",
-                               "--concurrency", "1", "--loglevel", "INFO"], cwd=Path(__file__).resolve().parents[1],
-                              env=env)
-    try:
-        launch_training(project, backbone=str(tiny), overrides={**FAST, "epochs": 400})
-        run = TrainingRun.objects.get(project=project)
-        deadline = time.monotonic() + 120
-        while TrainingRun.objects.get(pk=run.pk).step < 20:
-            assert worker.poll() is None and time.monotonic() < deadline, "the training never got going"
-            time.sleep(0.2)
-        stopped_at = time.monotonic()
-        os.kill(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
-        assert time.monotonic() - stopped_at < 30  # a warm shutdown that did not wait for 400 epochs
-        run.refresh_from_db()
-        assert run.status == TrainingRun.QUEUED and "checkpoint saved" in run.message, run.message
-        version = RewardModelVersion.objects.get(project=project)
-        assert version.status == RewardModelVersion.TRAINING and (version.directory / "checkpoint.pt").is_file()
-        interrupted_at = run.step
-        assert 20 <= interrupted_at < run.total
-
-        with start_worker(app, queues=["gpu"], perform_ping_check=False, concurrency=1, pool="solo",
-                          shutdown_timeout=30):
-            deadline = time.monotonic() + 180
-            while TrainingRun.objects.get(pk=run.pk).status in (TrainingRun.QUEUED, TrainingRun.RUNNING):
-                assert time.monotonic() < deadline, "the resumed training never finished"
-                time.sleep(0.5)
-        run.refresh_from_db()
-        version.refresh_from_db()
-        assert run.status == TrainingRun.SUCCEEDED and run.attempts == 1, run.message  # a hand-over, not a loss
-        assert version.metrics["resumed_from_step"] == interrupted_at
-        assert len(version.metrics["loss_curve"]) == run.total and RewardModelVersion.objects.count() == 1
-        assert not (version.directory / "checkpoint.pt").exists()
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-        app.control.purge()
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a database a worker process can share")
-@pytest.mark.timeout(300)
-@pytest.mark.django_db(transaction=True)
-def test_kill_9_of_a_workers_main_process_mid_training_ends_with_one_finished_training(
-        project, make_task, rater, rater2, tiny, model_root, lenient_gate, settings, tmp_path):
-    """SIGKILL of a real worker's main process (and, as a lost host would, of its pool child): the message stays
-    unacknowledged in Redis for hours, but the lock lapses, the reaper requeues the run and another worker
-    finishes it: one version, the run succeeded."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from celery.contrib.testing.worker import start_worker
-
-    from active_learning.models import ActiveLearningPolicy
-    from config.celery import app
-    from rewardmodel.launch import launch_training
-    from tests.test_rewardmodel_training import FAST, add_rankings
-
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("needs PostgreSQL and Redis, shared with a worker process")
     settings.VERDICT_RM_LOCK_TTL = 3
     ActiveLearningPolicy.objects.create(project=project, enabled=False)
     add_rankings(project, make_task, [rater, rater2], 8)
@@ -255,22 +182,74 @@ def test_kill_9_of_a_workers_main_process_mid_training_ends_with_one_finished_tr
         while TrainingRun.objects.get(pk=run.pk).step < 20:
             assert worker.poll() is None and time.monotonic() < deadline, "the training never got going"
             time.sleep(0.2)
-        os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool child: nothing runs any more
-        worker.wait(timeout=30)
-        lost_at = time.monotonic()
-        with start_worker(app, queues=["gpu", "default"], perform_ping_check=False, concurrency=1, pool="solo",
-                          shutdown_timeout=30):
-            deadline = time.monotonic() + 180
-            requeued = []
-            while TrainingRun.objects.get(pk=run.pk).status != TrainingRun.SUCCEEDED:
-                assert time.monotonic() < deadline, "the lost training never finished"
-                requeued += tasks.requeue_lost_trainings()  # what beat runs every 2 minutes
-                time.sleep(0.5)
-        assert requeued == [run.pk]
-        run.refresh_from_db()
-        assert run.attempts == 2 and RewardModelVersion.objects.filter(project=project).count() == 1
-        assert time.monotonic() - lost_at < 120
+        yield worker, run
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
-        app.control.purge()
+        app.control.purge()  # nothing left for another test's worker
+
+
+def _finish_with_a_new_worker(run: TrainingRun, reap: bool = False) -> list[int]:
+    """Run an in-process worker until the run succeeds (calling the reaper as beat would, if asked)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    requeued = []
+    with start_worker(app, queues=["gpu", "default"], perform_ping_check=False, concurrency=1, pool="solo",
+                      shutdown_timeout=30):
+        deadline = time.monotonic() + 180
+        while TrainingRun.objects.get(pk=run.pk).status != TrainingRun.SUCCEEDED:
+            assert time.monotonic() < deadline, f"the training never finished: {TrainingRun.objects.get(pk=run.pk)}"
+            if reap:
+                requeued += tasks.requeue_lost_trainings()
+            time.sleep(0.5)
+    return requeued
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_checkpoints_a_training_and_the_next_worker_resumes_it(worker_mid_training):
+    """SIGTERM to a real worker mid-training: at its next step the training saves a checkpoint, puts its job back
+    and the worker exits at once (no wait for the whole training); another worker resumes from that step."""
+    import os
+    import signal
+
+    worker, run = worker_mid_training
+    stopped_at = time.monotonic()
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.wait(timeout=60)
+    assert time.monotonic() - stopped_at < 30  # a warm shutdown that did not wait for the whole training
+    run.refresh_from_db()
+    assert run.status == TrainingRun.QUEUED and "checkpoint saved" in run.message, run.message
+    version = RewardModelVersion.objects.get(project=run.project)
+    assert version.status == RewardModelVersion.TRAINING and (version.directory / "checkpoint.pt").is_file()
+    interrupted_at = run.step
+    assert 20 <= interrupted_at < run.total
+
+    assert _finish_with_a_new_worker(run) == []
+    run.refresh_from_db()
+    version.refresh_from_db()
+    assert run.attempts == 1, run.message  # a hand-over, not a lost delivery
+    assert version.metrics["resumed_from_step"] == interrupted_at
+    assert len(version.metrics["loss_curve"]) == run.total and RewardModelVersion.objects.count() == 1
+    assert not (version.directory / "checkpoint.pt").exists()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_kill_9_of_a_workers_main_process_mid_training_ends_with_one_finished_training(worker_mid_training):
+    """SIGKILL of a real worker's main process (and, as a lost host would, of its pool child): the message stays
+    unacknowledged in Redis for hours, but the lock lapses, the reaper requeues the run and another worker
+    finishes it: one version, the run succeeded."""
+    import os
+    import signal
+
+    worker, run = worker_mid_training
+    os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool child: nothing runs any more
+    worker.wait(timeout=30)
+    lost_at = time.monotonic()
+    assert _finish_with_a_new_worker(run, reap=True) == [run.pk]
+    run.refresh_from_db()
+    assert run.attempts == 2 and RewardModelVersion.objects.filter(project=run.project).count() == 1
+    assert time.monotonic() - lost_at < 120
