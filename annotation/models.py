@@ -27,10 +27,15 @@ class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown shown to raters beside every task.")
-    k = models.PositiveSmallIntegerField(default=4, help_text="Completions shown per task (2–9).")
-    overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct raters per task.")
+    # Bounds live here, once: the admin's forms and the API (and so its OpenAPI schema) both take them from the model.
+    k = models.PositiveSmallIntegerField(default=4, validators=[MinValueValidator(2), MaxValueValidator(9)],
+                                         help_text="Completions shown per task (2–9).")
+    overlap = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+                                               help_text="Distinct raters per task.")
     criteria = models.JSONField(default=default_criteria, blank=True, help_text="Optional per-criterion rankings.")
-    lease_minutes = models.PositiveIntegerField(default=30, help_text="How long a rater holds a task.")
+    lease_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1),
+                                                                       MaxValueValidator(7 * 24 * 60)],
+                                                help_text="How long a rater holds a task.")
     reask_share = models.FloatField(
         default=0.25,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],

@@ -50,24 +50,11 @@ class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
         extra_kwargs = {
             # Kept as typed (no trimming) so that the schema's rule, at least one character, is the whole rule.
             "name": {"validators": [], "min_length": 1, "trim_whitespace": False},
-            "k": {"min_value": 2, "max_value": 9},
-            "overlap": {"min_value": 1, "max_value": 1000},
-            "lease_minutes": {"min_value": 1, "max_value": 7 * 24 * 60},
             "edit_window_s": {"max_value": 2**31 - 1},
             "max_prompt_chars": {"max_value": 2**31 - 1},
             "max_completion_chars": {"max_value": 2**31 - 1},
             "max_unbroken_run": {"max_value": 2**31 - 1},
         }
-
-    def validate_k(self, value: int) -> int:
-        if not 2 <= value <= 9:
-            raise serializers.ValidationError("k must be between 2 and 9")
-        return value
-
-    def validate_overlap(self, value: int) -> int:
-        if value < 1:
-            raise serializers.ValidationError("overlap must be at least 1")
-        return value
 
     def validate_criteria(self, value) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(c, str) and c and "\x00" not in c for c in value):
