@@ -9,18 +9,14 @@ All model text shown in custom columns goes through format_html / escaping.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from annotation.agreement import project_agreement
 from annotation.markdown import show_bidi_controls
 from annotation.models import (
     Assignment,
@@ -33,10 +29,7 @@ from annotation.models import (
     RankingTask,
     RaterProfile,
 )
-from annotation.permissions import MANAGE, project_for
 
-# The agreement page reads at most this many of a project's latest rankings.
-AGREEMENT_MAX_RANKINGS = 50_000
 PRIORITY_STEP = 10
 EXCERPT_CHARS = 80
 
@@ -108,13 +101,12 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "k", "overlap", "task_count", "complete_percent", "ranking_count", "agreement_link")
+    list_display = ("name", "k", "overlap", "task_count", "complete_percent", "ranking_count")
     search_fields = ("name",)
     inlines = [MembershipInline]
-    readonly_fields = ("created_at", "agreement_link")
+    readonly_fields = ("created_at",)
     fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "reask_share",
-              "edit_window_s", "max_prompt_chars", "max_completion_chars", "max_unbroken_run", "created_at",
-              "agreement_link")
+              "edit_window_s", "max_prompt_chars", "max_completion_chars", "max_unbroken_run", "created_at")
 
     def get_queryset(self, request):
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))
@@ -140,56 +132,6 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.display(description="rankings", ordering="n_rankings")
     def ranking_count(self, obj) -> int:
         return obj.n_rankings
-
-    @admin.display(description="agreement")
-    def agreement_link(self, obj) -> str:
-        if not obj.pk:
-            return "—"
-        url = reverse("admin:annotation_project_agreement", args=[obj.pk])
-        return format_html('<a href="{}">agreement &amp; raters</a>', url)
-
-    def get_urls(self):
-        custom = [
-            path(
-                "<path:object_id>/agreement/",
-                self.admin_site.admin_view(self.agreement_view),
-                name="annotation_project_agreement",
-            )
-        ]
-        return custom + super().get_urls()
-
-    def agreement_view(self, request, object_id):
-        project = project_for(request.user, object_id, MANAGE)
-        if not self.has_view_permission(request, project):
-            raise PermissionDenied("no permission to view this project")
-        stats = project_agreement(project, max_rankings=AGREEMENT_MAX_RANKINGS)
-        rows = [
-            {
-                "username": s.username,
-                "rankings": s.rankings,
-                "skips": s.skips,
-                "median_time": "—" if s.median_time_s is None else f"{s.median_time_s:.1f} s",
-                "agreement": percent(s.agreement),
-                "gold": "—" if s.gold_accuracy is None else f"{percent(s.gold_accuracy)} ({s.gold_tasks})",
-                "position": percent(s.position_bias),
-                "position_expected": percent(s.position_expected),
-                "flag_rate": percent(s.flag_rate),
-            }
-            for s in stats.raters
-        ]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": project,
-            "title": f"Agreement — {project.name}",
-            "stats": stats,
-            "pairwise": percent(stats.pairwise_rate),
-            "alpha_ordinal": "—" if stats.alpha_ordinal is None else f"{stats.alpha_ordinal:.3f}",
-            "alpha_interval": "—" if stats.alpha_interval is None else f"{stats.alpha_interval:.3f}",
-            "rows": rows,
-            "max_rankings": AGREEMENT_MAX_RANKINGS,
-        }
-        return TemplateResponse(request, "admin/annotation/project/agreement.html", context)
 
 
 @admin.register(Membership)

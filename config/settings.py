@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "axes",  # login lock-out (config/abuse.py)
     "annotation",
+    "quality",
     "rewardmodel",
     "active_learning",
     "replay",

@@ -7,7 +7,10 @@ from itertools import combinations
 
 import pytest
 
-from annotation.agreement import (
+from annotation.assignment import next_assignment, release
+from annotation.models import Assignment, RankingTask
+from annotation.submission import RankingPayload, submit_ranking
+from quality.agreement import (
     alpha_from_units,
     gold_accuracy,
     krippendorff_alpha,
@@ -18,9 +21,6 @@ from annotation.agreement import (
     ranking_alpha,
     ranking_units,
 )
-from annotation.assignment import next_assignment, release
-from annotation.models import Assignment, RankingTask
-from annotation.submission import RankingPayload, submit_ranking
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 coders × 12 units, missing data.
 N = None
