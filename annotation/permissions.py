@@ -34,19 +34,11 @@ def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
 
 
-def member_role(user, project: Project) -> str | None:
-    """The user's membership role in the project (Membership.RATER / MANAGER), or None."""
-    if not (user and user.is_authenticated):
-        return None
-    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-
-
-def has_role(user, project: Project, role: str, membership: str | None | bool = False) -> bool:
-    """Whether ``user`` may act on ``project`` in ``role`` (``membership``: the member role if already known)."""
+def _allowed(user, membership: str | None, role: str) -> bool:
+    """Whether ``user``, whose membership role in the project is ``membership`` (None: not a member), may act in
+    ``role``."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    if membership is False:
-        membership = member_role(user, project)
     if role == RATE:
         return membership is not None
     if role == MANAGE:
@@ -69,9 +61,9 @@ def project_for(user, project_id, role: str = SEE) -> Project:
     if project is None:
         raise Http404("No such project.")
     membership = project._my_role
-    if not has_role(user, project, SEE, membership):
+    if not _allowed(user, membership, SEE):
         raise Http404("No such project.")
-    if not has_role(user, project, role, membership):
+    if not _allowed(user, membership, role):
         raise PermissionDenied(DENIED[role])
     return project
 
