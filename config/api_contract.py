@@ -70,6 +70,15 @@ class VerdictAutoSchema(AutoSchema):
         return responses
 
 
+# Serializer field classes → the Python types JSON gives for that JSON type (bool is never a number), and its name.
+JSON_TYPES = (
+    (serializers.BooleanField, (bool,), "boolean"),
+    (serializers.IntegerField, (int,), "integer"),
+    (serializers.FloatField | serializers.DecimalField, (int, float), "number"),
+    (serializers.CharField | serializers.ChoiceField, (str,), "string"),
+)
+
+
 class StrictJSONTypes:
     """Serializer mixin: each writable text, integer, number or boolean field takes only that JSON type."""
 
@@ -77,34 +86,17 @@ class StrictJSONTypes:
         if isinstance(data, dict):
             errors = {}
             for name, field in self.fields.items():
-                if field.read_only or name not in data or data[name] is None:
+                if field.read_only or data.get(name) is None:
                     continue
                 value = data[name]
-                if isinstance(field, serializers.BooleanField):
-                    ok = isinstance(value, bool)
-                elif isinstance(field, serializers.IntegerField):
-                    ok = isinstance(value, int) and not isinstance(value, bool)
-                elif isinstance(field, serializers.FloatField | serializers.DecimalField):
-                    ok = isinstance(value, int | float) and not isinstance(value, bool)
-                elif isinstance(field, serializers.CharField | serializers.ChoiceField):
-                    ok = isinstance(value, str)
-                else:
-                    continue
-                if not ok:
-                    errors[name] = [f"must be a JSON {_json_type(field)}, got {type(value).__name__}"]
+                for fields, types, json_type in JSON_TYPES:
+                    if isinstance(field, fields):
+                        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                            errors[name] = [f"must be a JSON {json_type}, got {type(value).__name__}"]
+                        break
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
-
-
-def _json_type(field) -> str:
-    if isinstance(field, serializers.BooleanField):
-        return "boolean"
-    if isinstance(field, serializers.IntegerField):
-        return "integer"
-    if isinstance(field, serializers.FloatField | serializers.DecimalField):
-        return "number"
-    return "string"
 
 
 NO_NUL = "^[^\\u0000]*$"
