@@ -93,13 +93,14 @@ class BoundedMultiPartParser(MultiPartParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        too_large = PayloadTooLarge(f"Upload larger than {limit} bytes; split the file into several imports.")
         request = (parser_context or {}).get("request")
         declared = int((request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0)
         if limit and declared > limit:  # refuse before reading a byte
-            raise PayloadTooLarge(f"Upload larger than {limit} bytes; split the file into several imports.")
+            raise too_large
         data = super().parse(stream, media_type, parser_context)
         if limit and sum(f.size for f in data.files.values()) > limit:  # a chunked upload declared no length
-            raise PayloadTooLarge(f"Upload larger than {limit} bytes; split the file into several imports.")
+            raise too_large
         return data
 
 
