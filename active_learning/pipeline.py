@@ -23,18 +23,13 @@ from active_learning.models import ActiveLearningPolicy, CachedEmbedding, Select
 from active_learning.selection import STRATEGIES, select
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
 from annotation.models import Completion, Project, Ranking, RankingTask
+from annotation.pairs import ranking_to_pairs
 from rewardmodel import registry, scoring
-from rewardmodel.comparisons import ranking_to_pairs as rm_pairs
 
 log = logging.getLogger(__name__)
 
 MAX_CANDIDATE_TASKS = 2000
 MAX_LABELLED_COMPARISONS = 20000
-
-
-def ranking_to_pairs(order: list[list[int]]) -> list[tuple[int, int]]:
-    """(winner, loser) completion-id pairs of a ranking (the reward-model app's one definition)."""
-    return [(int(w), int(lo)) for w, lo in rm_pairs(order)]
 
 
 # --- reward-model access -----------------------------------------------------------------------

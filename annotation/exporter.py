@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import IO, Literal
+from typing import IO
 
 from django.db.models import Prefetch, QuerySet
 
 from annotation.models import Completion, Project, Ranking
+from annotation.pairs import TIE_POLICIES, TiePolicy, ranked_pairs
 
-TiePolicy = Literal["drop", "mark"]
-TIE_POLICIES: tuple[str, ...] = ("drop", "mark")
 CHUNK_SIZE = 500
 
 
@@ -41,26 +40,6 @@ def _rankings(project: Project, exclude_flagged: bool) -> QuerySet[Ranking]:
 def _stream(qs: QuerySet[Ranking]) -> Iterator[Ranking]:
     # With chunk_size, Django prefetches per chunk of rows while streaming from a server-side cursor.
     return qs.iterator(chunk_size=CHUNK_SIZE)
-
-
-def ranked_pairs(order: list[list[int]], ties: TiePolicy = "drop") -> Iterator[tuple[int, int, bool]]:
-    """(better, worse, is_tie) for every pair implied by tie groups, best first.
-
-    Strict pairs come from different groups; with ``ties="mark"`` each unordered tied pair is also
-    yielded once, as ``(a, b, True)`` with a < b.
-    """
-    if ties not in TIE_POLICIES:
-        raise ValueError(f"ties must be one of {TIE_POLICIES}, not {ties!r}")
-    for i, group in enumerate(order):
-        if ties == "mark":
-            members = sorted(group)
-            for x, a in enumerate(members):
-                for b in members[x + 1 :]:
-                    yield a, b, True
-        for worse_group in order[i + 1 :]:
-            for a in group:
-                for b in worse_group:
-                    yield a, b, False
 
 
 def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: bool = True) -> Iterator[dict]:

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from annotation.pairs import ranking_to_pairs  # noqa: E402
 from rewardmodel.backbones import default_backbone_path, load_backbone  # noqa: E402
-from rewardmodel.comparisons import ranking_to_pairs  # noqa: E402
 from rewardmodel.metrics import pairwise_accuracy  # noqa: E402
 from rewardmodel.trainer import RankingExample, TrainConfig, predict, train  # noqa: E402
 

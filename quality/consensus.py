@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special, stats
 
+from annotation.pairs import ranked_pairs
+
 A, B, TIE = 0, 1, 2
 OUTCOMES = ("a", "b", "tie")
 
@@ -71,15 +73,15 @@ def ranking_votes(order: Sequence[Sequence[int]], shown: Sequence[int] = ()) -> 
     >>> ranking_votes([[12], [10, 13]], shown=[13, 12, 10])
     [(13, 12, 1), (13, 10, 2), (12, 10, 0)]
     """
-    level = {cid: i for i, group in enumerate(order) for cid in group}
     position = {cid: i for i, cid in enumerate(shown)}
-    ids = sorted(level, key=lambda c: (position.get(c, len(position)), c))
+    first_shown = {cid: (position.get(cid, len(position)), cid) for group in order for cid in group}
     out = []
-    for x, first in enumerate(ids):
-        for second in ids[x + 1:]:
-            la, lb = level[first], level[second]
-            out.append((first, second, A if la < lb else B if lb < la else TIE))
-    return out
+    for better, worse, tie in ranked_pairs(order, "mark"):
+        if first_shown[worse] < first_shown[better]:
+            out.append((worse, better, TIE if tie else B))
+        else:
+            out.append((better, worse, TIE if tie else A))
+    return sorted(out, key=lambda v: (first_shown[v[0]], first_shown[v[1]]))
 
 
 class _Index(dict):
@@ -262,8 +264,9 @@ def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
     previous = -np.inf
     converged = False
     gamma = np.ones(len(votes))
-    iteration = 0
-    for iteration in range(1, settings.max_iter + 1):
+    iterations = 0
+    for _ in range(settings.max_iter):
+        iterations += 1
         # E-step
         p_model = np.exp(davidson_log_probs(scores[votes.a] - scores[votes.b], log_nu[r])[np.arange(len(y)), y])
         attentive = eta[r] * p_model
@@ -289,7 +292,7 @@ def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
     alpha, beta = ra + attentive_evidence, rb + evidence - attentive_evidence
     low, high = stats.beta.ppf(0.025, alpha, beta), stats.beta.ppf(0.975, alpha, beta)
     return ConsensusFit(votes, settings, scores, log_nu, alpha / (alpha + beta), low, high, noise, evidence, gamma,
-                        iteration, converged, previous)
+                        iterations, converged, previous)
 
 
 def laplace_covariance(fit: ConsensusFit) -> dict[int, tuple[np.ndarray, np.ndarray]]:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from annotation.models import Completion, Ranking
-from rewardmodel.comparisons import ranking_to_pairs
+from annotation.pairs import ranking_to_pairs
 from rewardmodel.trainer import RankingExample
 
 

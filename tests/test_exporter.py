@@ -6,7 +6,8 @@ import io
 import json
 
 from annotation.assignment import next_assignment
-from annotation.exporter import iter_rankings, iter_trl_pairs, ranked_pairs, write_jsonl
+from annotation.exporter import iter_rankings, iter_trl_pairs, write_jsonl
+from annotation.pairs import ranked_pairs
 from annotation.submission import RankingPayload, submit_ranking
 
 

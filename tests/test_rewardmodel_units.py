@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from annotation.pairs import ranking_to_pairs
 from rewardmodel import metrics
 from rewardmodel.backbones import default_backbone_path, load_backbone
-from rewardmodel.comparisons import ranking_to_pairs
 from rewardmodel.encoding import encode_pairs
 from rewardmodel.testing import make_tiny_backbone, synthetic_completions
 from rewardmodel.trainer import RankingExample, TrainConfig, predict, ranking_loss, train
