@@ -97,6 +97,9 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     raw_id_fields = ("user",)
+    fields = ("user", "role", "paused", "paused_reason")
+    # Pausing goes through the quality page, which records who paused whom and why.
+    readonly_fields = ("paused", "paused_reason")
 
 
 @admin.register(Project)
@@ -106,7 +109,9 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     readonly_fields = ("created_at",)
     fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "reask_share",
-              "edit_window_s", "max_prompt_chars", "max_completion_chars", "max_unbroken_run", "created_at")
+              "edit_window_s", "max_prompt_chars", "max_completion_chars", "max_unbroken_run",
+              "min_overlap", "max_overlap", "consensus_threshold", "gold_rate", "reliability_threshold",
+              "min_rater_evidence", "pause_unreliable", "created_at")
 
     def get_queryset(self, request):
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))
@@ -274,7 +279,7 @@ class RankingTaskAdmin(IdOrExactExternalIdSearch, BigTableAdmin):
 
     @admin.display(description="progress", ordering="submitted_count")
     def progress(self, obj) -> str:
-        return f"{obj.submitted_count}/{obj.project.overlap}"
+        return f"{obj.submitted_count}/{obj.project.task_target(obj)}"
 
     @admin.action(description=f"Raise priority by {PRIORITY_STEP} (served sooner)")
     def raise_priority(self, request, queryset):

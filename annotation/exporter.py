@@ -7,7 +7,9 @@
 
 Raters appear only as ``rater_id`` (their numeric user id), never by username. Every row says whether it comes
 from a re-ask (``"reask": true`` and the ``origin_task_id`` whose comparison it asks again), so a trainer can
-weigh or drop repeated questions; a re-ask is never answered by a rater who saw its prompt before.
+weigh or drop repeated questions; a re-ask is never answered by a rater who saw its prompt before. Every row
+carries the ranking's training ``weight`` (its rater's reliability from the quality refresh; 0 for an excluded
+rater; 1 before any refresh). The per-task consensus export lives with the consensus, in ``quality.exporter``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: 
                 "rejected_model": rejected.model_name,
                 "reask": ranking.task.origin_id is not None,
                 "origin_task_id": ranking.task.origin_id,
+                "weight": ranking.weight,
             }
             if ties == "mark":
                 row["tie"] = tie
@@ -99,6 +102,7 @@ def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[d
             "reask": task.origin_id is not None,
             "origin_task_id": task.origin_id,
             "submitted_at": ranking.submitted_at.isoformat(),
+            "weight": ranking.weight,
         }
 
 

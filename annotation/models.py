@@ -11,9 +11,10 @@ over one prompt, so a re-ask always brings a new rater's opinion.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 DEFAULT_CRITERIA = ["helpful", "harmless", "honest"]
@@ -56,6 +57,31 @@ class Project(models.Model):
         help_text="Seconds after submitting during which a rater may correct a ranking (the old one is kept as a "
         "revision); later, a different ranking for the same task is refused with 409. 0 allows no corrections.",
     )
+    # Dynamic overlap and rater quality: annotation stores the settings and serves by them; quality computes.
+    min_overlap = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Dynamic overlap: the fewest raters a task gets. Set together with max_overlap (then overlap is "
+        "not used); leave both blank for a fixed overlap.")
+    max_overlap = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Dynamic overlap: the most raters a task gets while its consensus is not confident.")
+    consensus_threshold = models.FloatField(
+        default=0.9, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="A task's consensus is confident when, for every pair of its completions, the probability that "
+        "the consensus order is right is at least this (0.5–1); with dynamic overlap it then stops being served.")
+    gold_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of each rater's tasks that are gold tasks, served like any other and scored on submission "
+        "(0.1 = one in ten). 0 serves gold tasks as ordinary tasks.")
+    reliability_threshold = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A rater whose reliability's 95% interval lies wholly below this (0–1), with enough evidence, is "
+        "flagged, gets training weight 0 and, with pause_unreliable, is paused.")
+    min_rater_evidence = models.PositiveIntegerField(
+        default=20, validators=[MaxValueValidator(1_000_000)],
+        help_text="Comparisons (a K-way ranking counts K−1) a rater needs before they can be flagged.")
+    pause_unreliable = models.BooleanField(
+        default=False, help_text="Pause flagged raters from assignment (every pause and un-pause is recorded).")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -67,10 +93,41 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(reask_share__gte=0.0) & Q(reask_share__lte=1.0), name="project_reask_share_0_to_1"
             ),
+            models.CheckConstraint(
+                condition=(Q(min_overlap__isnull=True) & Q(max_overlap__isnull=True))
+                | (Q(min_overlap__gte=1) & Q(max_overlap__gte=F("min_overlap"))),
+                name="project_overlap_bounds",
+            ),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0.0) & Q(gold_rate__lte=1.0), name="project_gold_rate"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = overlap_bounds_errors(self.min_overlap, self.max_overlap)
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def dynamic_overlap(self) -> bool:
+        return self.max_overlap is not None
+
+    def task_target(self, task: RankingTask) -> int:
+        """How many rankings this task may have now: the fixed overlap, or its dynamic target."""
+        if not self.dynamic_overlap:
+            return self.overlap
+        return task.target_overlap or self.min_overlap
+
+
+def overlap_bounds_errors(min_overlap: int | None, max_overlap: int | None) -> dict[str, str]:
+    """The rule for min_overlap/max_overlap, shared by the model's clean() and the API's serializer."""
+    if (min_overlap is None) != (max_overlap is None):
+        missing = "max_overlap" if max_overlap is None else "min_overlap"
+        return {missing: "set min_overlap and max_overlap together (or neither, for a fixed overlap)"}
+    if min_overlap is not None and max_overlap < min_overlap:
+        return {"max_overlap": f"must be at least min_overlap ({min_overlap}), got {max_overlap}"}
+    return {}
 
 
 class Membership(models.Model):
@@ -81,6 +138,8 @@ class Membership(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=ROLES, default=RATER)
+    paused = models.BooleanField(default=False, help_text="Paused raters get no new tasks in this project.")
+    paused_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
@@ -153,6 +212,9 @@ class RankingTask(models.Model):
         help_text="Set on a re-ask: the task whose comparison it asks again (of raters who never saw its prompt).",
     )
     submitted_count = models.PositiveIntegerField(default=0)
+    target_overlap = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Dynamic overlap: how many rankings the task may have now (blank: the "
+        "project's min_overlap); raised one at a time while its consensus is not confident.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -211,6 +273,9 @@ class Ranking(models.Model):
     submitted_at = models.DateTimeField(auto_now_add=True)
     revision = models.PositiveIntegerField(default=0, help_text="How often the rater corrected it (0 = never).")
     revised_at = models.DateTimeField(null=True, blank=True)
+    weight = models.FloatField(
+        default=1.0, help_text="Training weight: its rater's estimated reliability, 0 for an excluded rater (set by "
+        "the quality refresh; 1 until the first one).")
 
     class Meta:
         indexes = [models.Index(fields=["task", "submitted_at"], name="ranking_task_idx")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotation.models import Assignment, Completion, Project, Ranking, RankingTask
+from annotation.models import Assignment, Completion, Project, Ranking, RankingTask, overlap_bounds_errors
 from config.api_contract import StrictJSONTypes
 
 
@@ -39,6 +39,13 @@ class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
             "max_prompt_chars",
             "max_completion_chars",
             "max_unbroken_run",
+            "min_overlap",
+            "max_overlap",
+            "consensus_threshold",
+            "gold_rate",
+            "reliability_threshold",
+            "min_rater_evidence",
+            "pause_unreliable",
             "created_at",
             "tasks_total",
             "tasks_complete",
@@ -55,6 +62,15 @@ class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
             "max_completion_chars": {"max_value": 2**31 - 1},
             "max_unbroken_run": {"max_value": 2**31 - 1},
         }
+
+    def validate(self, data):
+        data = super().validate(data)
+        current = self.instance
+        bounds = {f: data[f] if f in data else getattr(current, f, None) for f in ("min_overlap", "max_overlap")}
+        errors = overlap_bounds_errors(bounds["min_overlap"], bounds["max_overlap"])
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
 
     def validate_criteria(self, value) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(c, str) and c and "\x00" not in c for c in value):

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation.models import Assignment, Ranking, RankingRevision, RankingTask
+from annotation.signals import ranking_submitted
 
 MAX_RATIONALE_CHARS = 10_000
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
@@ -109,7 +110,11 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
         a = Assignment.objects.select_for_update().select_related("task__project").get(pk=assignment.pk)
         existing = Ranking.objects.filter(assignment=a).first()
         if existing:
-            return _resubmit(existing, validate_payload(a.task, payload), a.task.project.edit_window_s), False
+            ranking, changed = _resubmit(existing, validate_payload(a.task, payload), a.task.project.edit_window_s)
+            if changed:
+                task = RankingTask.objects.select_for_update().select_related("project").get(pk=a.task_id)
+                ranking_submitted.send(sender=Ranking, ranking=ranking, task=task, created=False)
+            return ranking, False
         if a.status == Assignment.SKIPPED:
             raise SubmissionError({"assignment": "this task was skipped; ask for the next task"})
         task = RankingTask.objects.select_for_update().select_related("project").get(pk=a.task_id)
@@ -121,7 +126,7 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
                 .filter(Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now))
                 .count()
             )
-            if taken >= task.project.overlap:
+            if taken >= task.project.task_target(task) and not _serves_gold_to_all(task):
                 raise SubmissionError({"assignment": "the lease expired and the task was given to other raters"})
         ranking = Ranking.objects.create(
             assignment=a,
@@ -137,18 +142,26 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
         a.status = Assignment.SUBMITTED
         a.save(update_fields=["status"])
         RankingTask.objects.filter(pk=task.pk).update(submitted_count=F("submitted_count") + 1)
-        RankingTask.objects.filter(pk=task.pk, submitted_count__gte=task.project.overlap).update(
-            status=RankingTask.COMPLETE
-        )
+        task.refresh_from_db(fields=["submitted_count", "target_overlap", "status"])
+        ranking_submitted.send(sender=Ranking, ranking=ranking, task=task, created=True)
+        task.refresh_from_db(fields=["target_overlap", "status"])
+        if not _serves_gold_to_all(task) and task.submitted_count >= task.project.task_target(task):
+            RankingTask.objects.filter(pk=task.pk).update(status=RankingTask.COMPLETE)
         return ranking, True
 
 
-def _resubmit(ranking: Ranking, clean: RankingPayload, window_s: int) -> Ranking:
-    """The same content again: nothing changes.  Different content: a correction while the window is open."""
+def _serves_gold_to_all(task: RankingTask) -> bool:
+    """With gold injection on, a gold task is shown to every rater once: no overlap caps it."""
+    return task.is_gold and task.project.gold_rate > 0
+
+
+def _resubmit(ranking: Ranking, clean: RankingPayload, window_s: int) -> tuple[Ranking, bool]:
+    """The same content again: nothing changes.  Different content: a correction while the window is open.
+    Returns (ranking, whether it changed)."""
     same = (ranking.order, ranking.criteria_orders, ranking.rationale, sorted(ranking.flags)) == (
         clean.order, clean.criteria_orders, clean.rationale, clean.flags)
     if same:  # a retry (the time spent may differ between retries of one submission: the first one counts)
-        return ranking
+        return ranking, False
     last = ranking.revised_at or ranking.submitted_at
     now = timezone.now()
     if (now - ranking.submitted_at).total_seconds() > window_s:  # from the first submission: no endless edits
@@ -164,4 +177,4 @@ def _resubmit(ranking: Ranking, clean: RankingPayload, window_s: int) -> Ranking
     ranking.revision += 1
     ranking.revised_at = now
     ranking.save(update_fields=[*Ranking.CONTENT_FIELDS, "revision", "revised_at"])
-    return ranking
+    return ranking, True

@@ -1,0 +1,11 @@
+"""Signals annotation sends so that higher apps can react without annotation importing them.
+
+``ranking_submitted`` is sent inside the submission's transaction, with the task row locked, after the ranking is
+stored and counted (``created`` False for a correction). Receivers may change the task's ``target_overlap`` or
+``status``; submission then completes the task when its count reaches the project's target for it. The quality app
+listens (dynamic overlap, gold scoring): see ``quality.signals``.
+"""
+
+from django.dispatch import Signal
+
+ranking_submitted = Signal()  # kwargs: ranking, task, created
