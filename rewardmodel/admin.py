@@ -151,8 +151,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(RetrainPolicy)
 class RetrainPolicyAdmin(admin.ModelAdmin):
-    list_display = ("project", "enabled", "min_new_rankings", "min_train_rankings", "min_heldout_pairs",
-                    "promotion_margin", "backbone_path")
+    list_display = ("project", "enabled", "training_source", "min_new_rankings", "min_train_rankings",
+                    "min_heldout_pairs", "promotion_margin", "backbone_path")
     list_filter = ("enabled",)
 
 

@@ -92,7 +92,14 @@ class TrainingRun(models.Model):
 
 
 class RetrainPolicy(models.Model):
+    RANKINGS, CONSENSUS = "rankings", "consensus"
+    SOURCES = [(RANKINGS, "Every ranking, weighted by its rater's reliability"),
+               (CONSENSUS, "One consensus order per task (its sure pairs only)")]
+
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="retrain_policy")
+    training_source = models.CharField(max_length=16, choices=SOURCES, default=RANKINGS,
+                                       help_text="What a version trains on (consensus and weights come from the "
+                                       "quality refresh).")
     enabled = models.BooleanField(default=True)
     min_new_rankings = models.PositiveIntegerField(default=100, help_text="Retrain after this many new rankings.")
     backbone_path = models.CharField(max_length=500, blank=True, help_text="Local model folder; blank = MiniLM.")

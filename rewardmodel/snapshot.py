@@ -1,4 +1,12 @@
-"""A frozen, hashed snapshot of a project's rankings, split held-out by prompt."""
+"""A frozen, hashed snapshot of a project's rankings, split held-out by prompt.
+
+Two sources (``RetrainPolicy.training_source``):
+
+- ``rankings``: one example per trainable ranking, weighted by ``Ranking.weight`` (its rater's reliability from the
+  quality refresh; rankings of excluded raters weigh 0 and are left out, listed under ``zero_weight_ranking_ids``);
+- ``consensus``: one example per task, its quality consensus order, with only the pairs the consensus is sure of
+  (probability ≥ the project's ``consensus_threshold``); ``ranking_ids`` then lists the rankings behind them.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +22,14 @@ from rewardmodel.trainer import RankingExample
 @dataclass
 class Snapshot:
     examples: list[RankingExample]
-    ranking_ids: list[int]
+    ranking_ids: list[int]  # per example: its ranking (source "rankings") or its task (source "consensus")
     prompt_ids: list[int]  # per example
     completion_ids: list[list[int]]  # per example, aligned with examples[i].completions
     sha256: str
     skipped_ids: list[int] = field(default_factory=list)  # rankings with no pair (all tied): nothing to learn
+    zero_weight_ids: list[int] = field(default_factory=list)  # rankings of excluded raters (weight 0)
+    source: str = "rankings"
+    contributing_ids: list[int] = field(default_factory=list)  # source "consensus": the rankings behind the tasks
 
     @property
     def skipped_no_pairs(self) -> int:
@@ -46,8 +57,26 @@ class Snapshot:
         return train, heldout
 
     def describe(self, train: list[int], heldout: list[int]) -> dict:
+        if self.source == "consensus":
+            return {
+                "source": "consensus",
+                "task_ids": self.ranking_ids,
+                "ranking_ids": self.contributing_ids,
+                "sha256": self.sha256,
+                "n_rankings": len(self.contributing_ids),
+                "n_tasks": len(self.ranking_ids),
+                "n_pairs": sum(len(e.pairs) for e in self.examples),
+                "skipped_ranking_ids": self.skipped_ids,
+                "split": {"by": "prompt", "train_task_ids": [self.ranking_ids[i] for i in train],
+                          "heldout_task_ids": [self.ranking_ids[i] for i in heldout],
+                          "heldout_prompt_ids": sorted({self.prompt_ids[i] for i in heldout})},
+            }
         return {
+            "source": "rankings",
             "ranking_ids": self.ranking_ids,
+            "zero_weight_ranking_ids": self.zero_weight_ids,
+            "weights": {"min": min((e.weight for e in self.examples), default=None),
+                        "mean": sum(e.weight for e in self.examples) / len(self.examples) if self.examples else None},
             "sha256": self.sha256,
             "n_rankings": len(self.ranking_ids),
             "n_pairs": sum(len(e.pairs) for e in self.examples),
@@ -77,19 +106,26 @@ def trainable_rankings(project_id: int):
     return Ranking.objects.filter(task__project_id=project_id, flags=[])
 
 
-def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Snapshot:
+def build_snapshot(project_id: int, ranking_ids: list[int] | None = None, source: str = "rankings") -> Snapshot:
     """The project's trainable rankings (or exactly `ranking_ids`), in id order; rankings without any pair are
-    skipped."""
+    skipped. With ``source="consensus"``, the consensus of the tasks those rankings belong to."""
     if ranking_ids is not None:
         rankings = Ranking.objects.filter(task__project_id=project_id, id__in=ranking_ids)
     else:
         rankings = trainable_rankings(project_id)
     rankings = rankings.select_related("task__prompt").order_by("id")
+    if source == "consensus":
+        return _consensus_snapshot(project_id, list(rankings))
+    if source != "rankings":
+        raise ValueError(f"unknown training source {source!r}; choose rankings or consensus")
     rankings = list(rankings)
     used_ids = {cid for r in rankings for group in r.order for cid in group}
     texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))
-    examples, ids, prompt_ids, comp_ids, records, skipped = [], [], [], [], [], []
+    examples, ids, prompt_ids, comp_ids, records, skipped, zero = [], [], [], [], [], [], []
     for r in rankings:
+        if r.weight <= 0:
+            zero.append(r.pk)
+            continue
         order = [[int(c) for c in group] for group in r.order]
         flat = [c for group in order for c in group]
         missing = [c for c in flat if c not in texts]
@@ -102,10 +138,53 @@ def build_snapshot(project_id: int, ranking_ids: list[int] | None = None) -> Sna
             continue
         prompt = r.task.prompt
         examples.append(RankingExample(prompt=prompt.text, completions=[texts[c] for c in flat], pairs=pairs,
-                                       group=str(prompt.pk)))
+                                       group=str(prompt.pk), weight=float(r.weight)))
         ids.append(r.pk)
         prompt_ids.append(prompt.pk)
         comp_ids.append(flat)
-        records.append([r.pk, prompt.pk, order, hashlib.sha256(prompt.text.encode()).hexdigest(),
+        record = [r.pk, prompt.pk, order, hashlib.sha256(prompt.text.encode()).hexdigest(),
+                  [hashlib.sha256(texts[c].encode()).hexdigest() for c in flat]]
+        if r.weight != 1.0:  # unweighted snapshots keep the hash they always had
+            record.append(round(float(r.weight), 6))
+        records.append(record)
+    return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(records), skipped, zero)
+
+
+def _consensus_snapshot(project_id: int, rankings: list[Ranking]) -> Snapshot:
+    """One example per task with a consensus: its order, and the pairs sure at the project's threshold."""
+    from annotation.models import Project
+    from quality.models import TaskConsensus
+
+    threshold = Project.objects.values_list("consensus_threshold", flat=True).get(pk=project_id)
+    task_ids = sorted({r.task_id for r in rankings})
+    behind: dict[int, list[int]] = {}
+    for r in rankings:
+        behind.setdefault(r.task_id, []).append(r.pk)
+    consensus = {c.task_id: c for c in TaskConsensus.objects.filter(task_id__in=task_ids).select_related(
+        "task__prompt")}
+    used_ids = {int(c) for row in consensus.values() for c in row.order}
+    texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))
+    examples, ids, prompt_ids, comp_ids, records, skipped, contributing = [], [], [], [], [], [], []
+    for task_id in task_ids:
+        row = consensus.get(task_id)
+        if row is None:
+            skipped.extend(behind[task_id])  # not refreshed yet: the next refresh gives it a consensus
+            continue
+        flat = [int(c) for c in row.order if int(c) in texts]
+        index = {c: i for i, c in enumerate(flat)}
+        pairs = [(index[int(b)], index[int(w)]) for b, w, p in row.pairs
+                 if p >= threshold and int(b) in index and int(w) in index]
+        if not pairs:
+            skipped.extend(behind[task_id])
+            continue
+        prompt = row.task.prompt
+        examples.append(RankingExample(prompt=prompt.text, completions=[texts[c] for c in flat], pairs=pairs,
+                                       group=str(prompt.pk)))
+        ids.append(task_id)
+        prompt_ids.append(prompt.pk)
+        comp_ids.append(flat)
+        contributing.extend(behind[task_id])
+        records.append([task_id, prompt.pk, flat, pairs, hashlib.sha256(prompt.text.encode()).hexdigest(),
                         [hashlib.sha256(texts[c].encode()).hexdigest() for c in flat]])
-    return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(records), skipped)
+    return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(["consensus", *records]), skipped,
+                    source="consensus", contributing_ids=sorted(contributing))

@@ -24,6 +24,7 @@ class RankingExample:
     completions: list[str]
     pairs: list[tuple[int, int]]  # (winner index, loser index) into completions
     group: str = ""  # prompt key, used to split held-out by prompt
+    weight: float = 1.0  # the ranking's share in the loss: its rater's reliability (quality), 1 by default
 
 
 @dataclass
@@ -98,14 +99,22 @@ def collate(tokenizer, features: list[dict[str, list[int]]], device: torch.devic
 
 
 def ranking_loss(rewards: torch.Tensor, pair_index: torch.Tensor, pair_owner: torch.Tensor, n_rankings: int,
-                 margin: float, center_coef: float) -> torch.Tensor:
-    """Mean over rankings of (mean over the ranking's pairs of −log σ(r_w − r_l − margin)), + λ·mean(r²)."""
+                 margin: float, center_coef: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted mean over rankings of (mean over the ranking's pairs of −log σ(r_w − r_l − margin)), + λ·mean(r²).
+
+    `weights` (one per ranking, default all 1) say how much each ranking counts, e.g. its rater's reliability.
+    """
     diff = rewards[pair_index[:, 0]] - rewards[pair_index[:, 1]] - margin
     per_pair = -torch.nn.functional.logsigmoid(diff)
     sums = torch.zeros(n_rankings, device=rewards.device, dtype=per_pair.dtype).index_add(0, pair_owner, per_pair)
     counts = torch.zeros(n_rankings, device=rewards.device, dtype=per_pair.dtype).index_add(
         0, pair_owner, torch.ones_like(per_pair))
-    loss = (sums / counts.clamp(min=1)).mean()
+    per_ranking = sums / counts.clamp(min=1)
+    if weights is None:
+        loss = per_ranking.mean()
+    else:
+        weights = weights.to(per_ranking.dtype)
+        loss = (per_ranking * weights).sum() / weights.sum().clamp(min=1e-12)
     if center_coef:
         loss = loss + center_coef * rewards.pow(2).mean()
     return loss
@@ -141,9 +150,9 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     `checkpoint(state)` and TrainingInterrupted is raised. `resume=state` continues such a run: the batch plan is
     the same (same seed), so it skips the steps already taken and goes on with the saved weights and optimiser.
     """
-    examples = [e for e in examples if e.pairs]
+    examples = [e for e in examples if e.pairs and e.weight > 0]
     if not examples:
-        raise ValueError("no ranking with at least one pair to train on")
+        raise ValueError("no ranking with at least one pair and a weight above 0 to train on")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     set_seed(config.seed)
@@ -211,8 +220,10 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
             inputs = collate(tokenizer, features, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 rewards = model(**inputs).logits.squeeze(-1).float()
+            weights = [examples[i].weight for i in batch]
             loss = ranking_loss(rewards, torch.tensor(pair_index, device=device),
-                                torch.tensor(pair_owner, device=device), len(batch), config.margin, config.center_coef)
+                                torch.tensor(pair_owner, device=device), len(batch), config.margin, config.center_coef,
+                                None if all(w == 1.0 for w in weights) else torch.tensor(weights, device=device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm:

@@ -199,7 +199,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     try:
         base_model, config = resolve_settings(project_id, backbone, overrides)
         pinned = _pinned_rankings(run)
-        snap = build_snapshot(project_id, pinned)
+        snap = build_snapshot(project_id, pinned, source=training_source(project_id))
         train_idx, held_idx = snap.split(config.holdout_fraction, config.split_seed)
         if not train_idx:
             raise ValueError(f"project {project_id} has no ranking with a strict preference to train on")
@@ -306,7 +306,18 @@ def _pinned_rankings(run: TrainingRun) -> list[int] | None:
         return None
     if not (version.directory / CHECKPOINT).is_file():
         return None
-    return list(version.snapshot.get("ranking_ids", [])) + list(version.snapshot.get("skipped_ranking_ids", []))
+    return _seen_ids(version.snapshot)
+
+
+def _seen_ids(snapshot: dict) -> list[int]:
+    """Every ranking a snapshot looked at: trained on, without a pair, or weighing 0."""
+    return [*snapshot.get("ranking_ids", []), *snapshot.get("skipped_ranking_ids", []),
+            *snapshot.get("zero_weight_ranking_ids", [])]
+
+
+def training_source(project_id: int) -> str:
+    policy = RetrainPolicy.objects.filter(project_id=project_id).first()
+    return policy.training_source if policy else RetrainPolicy.RANKINGS
 
 
 def _give_back(run: TrainingRun, version: RewardModelVersion, stop: TrainingInterrupted) -> dict:
@@ -335,8 +346,7 @@ def new_rankings_since_last_version(project_id: int) -> int:
                                                                                  RewardModelVersion.REJECTED])
             .order_by("-number").first())
     # Rankings with no pair (all tied) were seen too: they must not count as new forever and retrain in a loop.
-    seen = set(last.snapshot.get("ranking_ids", [])) | set(last.snapshot.get("skipped_ranking_ids", [])) if last \
-        else set()
+    seen = set(_seen_ids(last.snapshot)) if last else set()
     ids = trainable_rankings(project_id).values_list("id", flat=True)
     return sum(1 for i in ids if i not in seen)
 
