@@ -257,7 +257,8 @@ def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
     noise = np.full((n_raters, 3), 1 / 3)
     fixed = np.zeros(n_raters, dtype=bool)
     for idx, (f_eta, f_lam, f_noise) in (fixed_raters or {}).items():
-        eta[idx], log_nu[idx], noise[idx] = f_eta, f_lam, f_noise
+        eta[idx], noise[idx] = f_eta, f_noise
+        log_nu[idx] = mu if f_lam is None else f_lam
         fixed[idx] = True
     scores = np.zeros(n_items)
     evidence = np.bincount(r, w, n_raters)

@@ -1,0 +1,70 @@
+"""How quality reacts to a submitted ranking (``annotation.signals.ranking_submitted``, inside its transaction).
+
+- A ranking of a gold task is scored against the known order at once (``GoldScore``).
+- With dynamic overlap, the task's consensus is re-estimated from its rankings, the raters' reliabilities held at
+  their last refresh (a newcomer at the prior), and ``quality.overlap.decide`` sets the task's target: stop when
+  confident, one more rater while it is not, up to the maximum.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from annotation.models import Ranking, RankingTask
+from annotation.signals import ranking_submitted
+from quality import overlap
+from quality.agreement import pair_agreement
+from quality.consensus import ConsensusSettings, collect_votes, fit_consensus
+from quality.models import GoldScore, RaterQuality, TaskConsensus
+
+
+@receiver(ranking_submitted, dispatch_uid="quality-ranking-submitted")
+def on_ranking_submitted(sender, ranking: Ranking, task: RankingTask, created: bool, **kwargs) -> None:
+    project = task.project
+    if task.is_gold and task.gold_order:
+        score_gold(ranking, task.gold_order)
+    if project.dynamic_overlap and not (task.is_gold and project.gold_rate > 0):
+        consensus = update_task_consensus(task)
+        decision = overlap.decide(task.submitted_count, project.min_overlap, project.max_overlap,
+                                  consensus.confidence, project.consensus_threshold)
+        RankingTask.objects.filter(pk=task.pk).update(
+            target_overlap=decision.target, status=RankingTask.COMPLETE if decision.done else RankingTask.OPEN)
+
+
+def score_gold(ranking: Ranking, gold_order) -> GoldScore:
+    agree, total = pair_agreement(ranking.order, gold_order)
+    score, _ = GoldScore.objects.update_or_create(
+        ranking=ranking, defaults={"accuracy": agree / total if total else 0.0, "pairs": total})
+    return score
+
+
+def update_task_consensus(task: RankingTask) -> TaskConsensus:
+    """The task's consensus from its own rankings, with its raters' reliabilities fixed (``fit_consensus``)."""
+    rows = list(task.rankings.values_list("rater_id", "order", "display_order"))
+    votes = collect_votes((rater, order, shown, task.prompt_id) for rater, order, shown in rows)
+    settings = ConsensusSettings()
+    a, b = settings.reliability_prior
+    known = {q.rater_id: q for q in RaterQuality.objects.filter(project_id=task.project_id,
+                                                                rater_id__in=votes.raters)}
+    fixed = {}
+    for index, rater_id in enumerate(votes.raters):
+        q = known.get(rater_id)
+        if q is not None and q.reliability is not None and q.noise:
+            fixed[index] = (q.reliability, _log(q.tie_propensity), q.noise)
+        else:
+            fixed[index] = (a / (a + b), None, [1 / 3] * 3)
+    fit = fit_consensus(votes, settings, fixed_raters=fixed)
+    item = {cid: i for i, cid in enumerate(votes.items)}
+    ids = sorted(item, key=lambda c: -fit.scores[item[c]])
+    pairs = [[x, y, round(fit.order_probability(item[x], item[y]), 4)]
+             for n, x in enumerate(ids) for y in ids[n + 1:]]
+    consensus, _ = TaskConsensus.objects.update_or_create(task=task, defaults={
+        "order": ids, "pairs": pairs, "confidence": overlap.task_confidence(p for _, _, p in pairs),
+        "scores": {str(c): round(float(fit.scores[item[c]]), 4) for c in ids}, "rankings": len(rows)})
+    return consensus
+
+
+def _log(value: float | None) -> float | None:
+    import math
+
+    return math.log(value) if value and value > 0 else None
