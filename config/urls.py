@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("annotation.api_urls")),
+    path("api/", include("quality.api_urls")),
     path("api/", include("rewardmodel.api_urls")),
     path("api/", include("active_learning.api_urls")),
     re_path(r"^api/", api_not_found),  # unknown API paths answer JSON too

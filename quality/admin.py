@@ -1,10 +1,13 @@
-"""Quality pages in the admin: the project's agreement & raters page, added to the project admin from here so that
-annotation (a lower floor) knows nothing of quality."""
+"""Quality pages in the admin, added to the project admin from here so that annotation (a lower floor) knows nothing
+of quality: the agreement & raters page, and the quality page (rater reliability with intervals and flags, pausing,
+contested tasks, consensus confidence, model leaderboard with its plot). Also the quality models' own admins."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -12,16 +15,19 @@ from django.utils.html import format_html
 from annotation.admin import ProjectAdmin, percent
 from annotation.models import Project
 from annotation.permissions import MANAGE, project_for
+from quality import figures, pausing, plots
 from quality.agreement import project_agreement
+from quality.leaderboard import LeaderboardError, project_leaderboard
+from quality.models import GoldScore, PauseEvent, QualityReport, RaterQuality, TaskConsensus
 
 # The agreement page reads at most this many of a project's latest rankings.
 AGREEMENT_MAX_RANKINGS = 50_000
 
 
 class QualityProjectAdmin(ProjectAdmin):
-    list_display = (*ProjectAdmin.list_display, "agreement_link")
-    readonly_fields = (*ProjectAdmin.readonly_fields, "agreement_link")
-    fields = (*ProjectAdmin.fields, "agreement_link")
+    list_display = (*ProjectAdmin.list_display, "agreement_link", "quality_link")
+    readonly_fields = (*ProjectAdmin.readonly_fields, "agreement_link", "quality_link")
+    fields = (*ProjectAdmin.fields, "agreement_link", "quality_link")
 
     @admin.display(description="agreement")
     def agreement_link(self, obj) -> str:
@@ -30,15 +36,95 @@ class QualityProjectAdmin(ProjectAdmin):
         url = reverse("admin:annotation_project_agreement", args=[obj.pk])
         return format_html('<a href="{}">agreement &amp; raters</a>', url)
 
+    @admin.display(description="quality")
+    def quality_link(self, obj) -> str:
+        if not obj.pk:
+            return "—"
+        return format_html('<a href="{}">quality &amp; leaderboard</a>',
+                           reverse("admin:annotation_project_quality", args=[obj.pk]))
+
     def get_urls(self):
+        view = self.admin_site.admin_view
         custom = [
-            path(
-                "<path:object_id>/agreement/",
-                self.admin_site.admin_view(self.agreement_view),
-                name="annotation_project_agreement",
-            )
+            path("<path:object_id>/agreement/", view(self.agreement_view), name="annotation_project_agreement"),
+            path("<int:object_id>/quality/", view(self.quality_view), name="annotation_project_quality"),
+            path("<int:object_id>/quality/plot/<str:kind>.png", view(self.quality_plot_view),
+                 name="annotation_project_quality_plot"),
         ]
         return custom + super().get_urls()
+
+    def _managed(self, request, object_id):
+        project = project_for(request.user, object_id, MANAGE)
+        if not self.has_view_permission(request, project):
+            raise PermissionDenied("no permission to view this project")
+        return project
+
+    def quality_view(self, request, object_id):
+        project = self._managed(request, object_id)
+        if request.method == "POST":
+            return self._quality_action(request, project)
+        page = figures.quality_page(project)
+        try:
+            leaderboard = [row.as_dict(rank) for rank, row in enumerate(project_leaderboard(project), start=1)]
+            leaderboard_error = ""
+        except LeaderboardError as exc:
+            leaderboard, leaderboard_error = [], str(exc)
+        summary = page["report"]["summary"]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": project,
+            "title": f"Quality — {project.name}",
+            "page": page,
+            "summary": summary,
+            "leaderboard": leaderboard,
+            "leaderboard_error": leaderboard_error,
+            "running": page["report"]["status"] == "running",
+            "plot_kinds": [k for k in plots.KINDS if k != "leaderboard" or leaderboard],
+        }
+        return TemplateResponse(request, "admin/annotation/project/quality.html", context)
+
+    def _quality_action(self, request, project):
+        from quality.tasks import refresh_quality
+
+        action = request.POST.get("action", "")
+        here = reverse("admin:annotation_project_quality", args=[project.pk])
+        if action == "refresh":
+            transaction.on_commit(lambda: refresh_quality.delay(project.pk))
+            self.message_user(request, "Quality refresh queued; this page shows its progress.", messages.SUCCESS)
+            return HttpResponseRedirect(here)
+        if action not in ("pause", "unpause"):
+            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+            return HttpResponseRedirect(here)
+        try:
+            rater_id = int(request.POST.get("rater_id", ""))
+            if action == "pause":
+                changed = pausing.pause(project, rater_id, request.POST.get("reason", ""), by=request.user)
+            else:
+                changed = pausing.unpause(project, rater_id, request.POST.get("reason", ""), by=request.user)
+        except (ValueError, pausing.PauseError) as exc:
+            self.message_user(request, f"Nothing changed: {exc}", messages.ERROR)
+            return HttpResponseRedirect(here)
+        verb = "Paused" if action == "pause" else "Un-paused"
+        self.message_user(request, f"{verb} rater {rater_id}." if changed else "Nothing to change.", messages.SUCCESS)
+        return HttpResponseRedirect(here)
+
+    def quality_plot_view(self, request, object_id, kind: str):
+        project = self._managed(request, object_id)
+        if kind not in plots.KINDS:
+            raise Http404("no such plot")
+        if kind == "leaderboard":
+            try:
+                rows = [r.as_dict(i) for i, r in enumerate(project_leaderboard(project), start=1)]
+            except LeaderboardError as exc:
+                raise Http404(str(exc)) from exc
+            png = plots.leaderboard_png(rows)
+        elif kind == "confidence":
+            histogram = figures.report_dict(project)["summary"].get("confidence_histogram") or {}
+            png = plots.confidence_png(histogram, project.consensus_threshold)
+        else:
+            png = plots.raters_png(figures.rater_rows(project), project.reliability_threshold)
+        return HttpResponse(png, content_type="image/png")
 
     def agreement_view(self, request, object_id):
         project = project_for(request.user, object_id, MANAGE)
@@ -76,3 +162,57 @@ class QualityProjectAdmin(ProjectAdmin):
 
 admin.site.unregister(Project)
 admin.site.register(Project, QualityProjectAdmin)
+
+
+@admin.register(RaterQuality)
+class RaterQualityAdmin(admin.ModelAdmin):
+    list_display = ("rater", "project", "rankings", "reliability", "reliability_low", "reliability_high",
+                    "training_weight", "flags", "updated_at")
+    list_filter = ("project",)
+    search_fields = ("rater__username",)
+    readonly_fields = [f.name for f in RaterQuality._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by the quality refresh only
+
+
+@admin.register(PauseEvent)
+class PauseEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "project", "rater", "paused", "reason", "by")
+    list_filter = ("project", "paused")
+    readonly_fields = [f.name for f in PauseEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # pause from the project's quality page, which records the event
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TaskConsensus)
+class TaskConsensusAdmin(admin.ModelAdmin):
+    list_display = ("task", "confidence", "rankings", "updated_at")
+    list_filter = ("task__project",)
+    ordering = ("confidence",)
+    readonly_fields = [f.name for f in TaskConsensus._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(GoldScore)
+class GoldScoreAdmin(admin.ModelAdmin):
+    list_display = ("ranking", "accuracy", "pairs", "scored_at")
+    readonly_fields = [f.name for f in GoldScore._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(QualityReport)
+class QualityReportAdmin(admin.ModelAdmin):
+    list_display = ("project", "status", "progress", "stage", "started_at", "finished_at")
+    readonly_fields = [f.name for f in QualityReport._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

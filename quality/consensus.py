@@ -186,6 +186,7 @@ class ConsensusSettings:
     noise_prior: float = 1.0  # Dirichlet pseudo-count per outcome of a rater's noise distribution
     tie_sd: float = 1.0  # spread of raters' tie propensities (log ν) around the data's tie share
     max_iter: int = 100
+    init_reliability: float | None = None
     tol: float = 1e-5  # on the relative change of the log-likelihood
 
 
@@ -252,7 +253,8 @@ def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
     ra, rb = settings.reliability_prior
     w, r, y = votes.weight, votes.rater, votes.outcome
     mu = tie_prior_from(votes)
-    eta = np.full(n_raters, ra / (ra + rb))
+    eta = initial_reliability(votes, n_raters) if settings.init_reliability is None else \
+        np.full(n_raters, settings.init_reliability)
     log_nu = np.full(n_raters, mu)
     noise = np.full((n_raters, 3), 1 / 3)
     fixed = np.zeros(n_raters, dtype=bool)
@@ -262,6 +264,10 @@ def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
         fixed[idx] = True
     scores = np.zeros(n_items)
     evidence = np.bincount(r, w, n_raters)
+    if len(votes) == 0:  # nothing to fit: priors only
+        prior_mean = np.full(n_raters, ra / (ra + rb))
+        return ConsensusFit(votes, settings, scores, log_nu, prior_mean, stats.beta.ppf(0.025, ra, rb) + 0 * eta,
+                            stats.beta.ppf(0.975, ra, rb) + 0 * eta, noise, evidence, np.ones(0), 0, True, 0.0)
     previous = -np.inf
     converged = False
     gamma = np.ones(len(votes))
@@ -294,6 +300,33 @@ def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
     low, high = stats.beta.ppf(0.025, alpha, beta), stats.beta.ppf(0.975, alpha, beta)
     return ConsensusFit(votes, settings, scores, log_nu, alpha / (alpha + beta), low, high, noise, evidence, gamma,
                         iterations, converged, previous)
+
+
+def initial_reliability(votes: Votes, n_raters: int) -> np.ndarray:
+    """EM's starting point, as Dawid–Skene starts from majority vote: 2a − 1 (clipped to [0.05, 0.95]), a being how
+    often a rater's vote matches the majority of the other raters' votes on the same pair of completions.
+
+    Started from one common value, EM can settle where the completions' scores absorb a random rater's votes (with
+    three raters per task both readings explain the data about equally well); started from agreement, it keeps
+    the reading where raters who agree with each other are the reliable ones. Raters with no overlap start at 0.8.
+    """
+    eta = np.full(n_raters, 0.8)
+    if not len(votes):
+        return eta
+    low, high = np.minimum(votes.a, votes.b), np.maximum(votes.a, votes.b)
+    # +1: the lower-index item won, −1: the other, 0: a tie; then the weighted sum of the others per pair.
+    sign = np.where(votes.outcome == TIE, 0, np.where((votes.outcome == A) == (votes.a == low), 1, -1))
+    _, pair = np.unique(low.astype(np.int64) * (high.max() + 1) + high, return_inverse=True)
+    total = np.bincount(pair, votes.weight * sign)
+    others = total[pair] - votes.weight * sign
+    decided = np.abs(others) > 1e-9
+    agrees = np.sign(others) == sign
+    weight = votes.weight * decided
+    seen = np.bincount(votes.rater, weight, n_raters)
+    agreeing = np.bincount(votes.rater, weight * agrees, n_raters)
+    has = seen > 0
+    eta[has] = np.clip(2 * agreeing[has] / seen[has] - 1, 0.05, 0.95)
+    return eta
 
 
 def laplace_covariance(fit: ConsensusFit) -> dict[int, tuple[np.ndarray, np.ndarray]]:

@@ -53,15 +53,25 @@ def model_leaderboard(models: list[str], a: np.ndarray, b: np.ndarray, outcome: 
     a, b, outcome, weight, cluster = a[keep], b[keep], outcome[keep], weight[keep], cluster[keep]
     if len(models) < 2 or not keep.any():
         raise LeaderboardError("a leaderboard needs votes between completions of at least two different named models")
-    votes = Votes.from_arrays(np.zeros(len(a)), a, b, outcome, weight, items=models)
-    scores = _centred(fit_bradley_terry(votes)[0])
+    # Votes are compressed to one row per (a, b, outcome) with summed weights: the same likelihood, and each of the
+    # bootstrap fits then costs the number of distinct games, not the number of votes.
+    key = (a * len(models) + b) * 3 + outcome
+    keys, key_of_vote = np.unique(key, return_inverse=True)
+    ka, kb, ky = keys // 3 // len(models), keys // 3 % len(models), keys % 3
+
+    def fit(vote_weights: np.ndarray) -> np.ndarray:
+        totals = np.bincount(key_of_vote, vote_weights, len(keys))
+        keep = totals > 0
+        votes = Votes.from_arrays(np.zeros(keep.sum()), ka[keep], kb[keep], ky[keep], totals[keep], items=models)
+        return _centred(fit_bradley_terry(votes)[0])
+
+    scores = fit(weight)
     clusters, inverse = np.unique(cluster, return_inverse=True)
-    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
     rng = np.random.default_rng(seed)
     draws = np.empty((bootstrap, len(models)))
     for i in range(bootstrap):
-        chosen = np.concatenate([members[c] for c in rng.integers(len(clusters), size=len(clusters))])
-        draws[i] = _centred(fit_bradley_terry(votes.subset(chosen))[0])
+        times_drawn = np.bincount(rng.integers(len(clusters), size=len(clusters)), minlength=len(clusters))
+        draws[i] = fit(weight * times_drawn[inverse])
     low, high = np.percentile(draws, [2.5, 97.5], axis=0) if bootstrap else (scores, scores)
     games = np.bincount(a, weight, len(models)) + np.bincount(b, weight, len(models))
     wins = np.bincount(a, weight * (outcome == 0), len(models)) + np.bincount(b, weight * (outcome == 1), len(models))
@@ -73,3 +83,35 @@ def model_leaderboard(models: list[str], a: np.ndarray, b: np.ndarray, outcome: 
 
 def _centred(scores: np.ndarray) -> np.ndarray:
     return scores - scores.mean()
+
+
+def project_leaderboard(project, bootstrap: int = 200, seed: int = 0) -> list[LeaderboardRow]:
+    """The leaderboard of a project's models from all its rankings, each weighted by its training weight."""
+    from annotation.models import Completion, Ranking
+    from quality.consensus import ranking_votes
+
+    model_of = dict(Completion.objects.filter(prompt__project=project).exclude(model_name="")
+                    .values_list("id", "model_name"))
+    if not model_of:
+        raise LeaderboardError(f"project {project.pk} has no completions with a model name: import completions "
+                               "with a \"model\" field to rank the models behind them")
+    models = sorted(set(model_of.values()))
+    index = {m: i for i, m in enumerate(models)}
+    a, b, y, w, cluster = [], [], [], [], []
+    rows = (Ranking.objects.filter(task__project=project).values_list("id", "order", "display_order", "weight")
+            .iterator(chunk_size=2000))
+    for ranking_id, order, shown, weight in rows:
+        k = sum(len(g) for g in order)
+        for first, second, outcome in ranking_votes(order, shown):
+            ma, mb = model_of.get(first), model_of.get(second)
+            if ma is None or mb is None or ma == mb:
+                continue
+            a.append(index[ma])
+            b.append(index[mb])
+            y.append(outcome)
+            w.append(weight * 2 / k)
+            cluster.append(ranking_id)
+    if not a:
+        raise LeaderboardError(f"project {project.pk} has no ranking that compares two different named models yet")
+    return model_leaderboard(models, np.array(a), np.array(b), np.array(y), np.array(w, dtype=float),
+                             np.array(cluster), bootstrap=bootstrap, seed=seed)

@@ -1,0 +1,164 @@
+"""REST API of the quality app: the quality page's figures, a refresh, pausing raters, the model leaderboard and the
+consensus export. Every view is for the project's managers (``annotation.permissions.project_for(…, MANAGE)``):
+rater statistics are personal, and the leaderboard names the models that raters rank blind."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.exporter import jsonl_lines
+from annotation.models import Membership
+from annotation.permissions import MANAGE, project_for
+from quality import figures, pausing
+from quality.exporter import iter_consensus, iter_consensus_pairs
+from quality.leaderboard import LeaderboardError, project_leaderboard
+from quality.serializers import (
+    LeaderboardRowSerializer,
+    PauseRequestSerializer,
+    QualityPageSerializer,
+    ReportSerializer,
+)
+
+NDJSON = "application/x-ndjson"
+CONSENSUS_KINDS = ("tasks", "trl")
+LEADERBOARD_FIELDS = ["rank", "model", "score", "low", "high", "elo", "elo_low", "elo_high", "games", "wins", "ties"]
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        out = io.StringIO()
+        if isinstance(data, list):
+            writer = csv.DictWriter(out, fieldnames=LEADERBOARD_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(data)
+        else:  # an error body
+            writer = csv.writer(out)
+            for key, value in (data or {}).items():
+                writer.writerow([key, value])
+        return out.getvalue().encode()
+
+
+class NDJSONRenderer(BaseRenderer):
+    media_type = NDJSON
+    format = "jsonl"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return b"".join(line.encode() for line in jsonl_lines([data]))
+
+
+class QualityView(APIView):
+    """Rater table (reliability with 95 % interval, gold, leave-one-out agreement, position bias, speed, flags),
+    contested tasks, consensus confidence histogram (in the report's summary) and the pause log."""
+
+    permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
+
+    @extend_schema(summary="A project's rater quality and consensus figures (managers)",
+                   responses={200: QualityPageSerializer})
+    def get(self, request, project_id: int):
+        project = project_for(request.user, project_id, MANAGE)
+        return Response(figures.quality_page(project))
+
+
+class RefreshView(APIView):
+    permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
+
+    @extend_schema(summary="Queue a quality refresh of the project (managers); poll GET …/quality/ for progress",
+                   request=None, responses={202: ReportSerializer})
+    def post(self, request, project_id: int):
+        from quality.tasks import refresh_quality
+
+        project = project_for(request.user, project_id, MANAGE)
+        transaction.on_commit(lambda: refresh_quality.delay(project.pk))
+        report = figures.report_dict(project)
+        if report["status"] != "running":
+            report["status"] = "queued"
+        return Response(report, status=status.HTTP_202_ACCEPTED)
+
+
+class PauseView(APIView):
+    """Pause a rater from assignment in this project, or un-pause them; recorded with who and why."""
+
+    permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
+    pause = True
+
+    @extend_schema(request=PauseRequestSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, project_id: int, rater_id: int):
+        project = project_for(request.user, project_id, MANAGE)
+        body = PauseRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not Membership.objects.filter(project=project, user_id=rater_id).exists():
+            raise NotFound("No such rater in this project.")
+        reason = body.validated_data["reason"]
+        if self.pause and not reason.strip():
+            raise ValidationError({"reason": "say why the rater is paused (it is recorded)"})
+        act = pausing.pause if self.pause else pausing.unpause
+        changed = act(project, rater_id, reason, by=request.user)
+        return Response({"rater_id": rater_id, "paused": self.pause, "changed": changed})
+
+
+class LeaderboardView(APIView):
+    """Bradley–Terry scores of the models behind the completions, with bootstrap 95 % intervals (as the public
+    chatbot arenas compute them); ``?format=csv`` for a spreadsheet."""
+
+    permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(summary="Model leaderboard of a project (managers); JSON or ?format=csv",
+                   parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)],
+                   responses={200: LeaderboardRowSerializer(many=True),
+                              (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
+    def get(self, request, project_id: int):
+        project = project_for(request.user, project_id, MANAGE)
+        try:
+            rows = project_leaderboard(project)
+        except LeaderboardError as exc:
+            raise ValidationError({"project": str(exc)}) from exc
+        return Response([row.as_dict(rank) for rank, row in enumerate(rows, start=1)])
+
+
+class ConsensusExportView(APIView):
+    """The per-task consensus as streamed JSONL: one row per task, or TRL pairs the consensus is sure of."""
+
+    permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
+    renderer_classes = [JSONRenderer, NDJSONRenderer]
+
+    @extend_schema(summary="Export the per-task consensus as JSONL (managers)",
+                   parameters=[OpenApiParameter("kind", str, enum=list(CONSENSUS_KINDS), default="tasks"),
+                               OpenApiParameter("min_probability", float, required=False,
+                                                description="trl only: default the project's consensus_threshold")],
+                   responses={(200, NDJSON): OpenApiResponse(OpenApiTypes.STR, description="One JSON object a line")})
+    def get(self, request, project_id: int):
+        project = project_for(request.user, project_id, MANAGE)
+        kind = request.query_params.get("kind", "tasks")
+        if kind not in CONSENSUS_KINDS:
+            raise ValidationError({"kind": f"must be one of {list(CONSENSUS_KINDS)}"})
+        raw = request.query_params.get("min_probability")
+        threshold = None
+        if raw not in (None, ""):
+            try:
+                threshold = float(raw)
+            except ValueError:
+                raise ValidationError({"min_probability": "must be a number from 0.5 to 1"}) from None
+            if not 0.5 <= threshold <= 1:
+                raise ValidationError({"min_probability": "must be a number from 0.5 to 1"})
+        rows = iter_consensus(project) if kind == "tasks" else iter_consensus_pairs(project, threshold)
+        response = StreamingHttpResponse(jsonl_lines(rows), content_type=f"{NDJSON}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-consensus-{kind}.jsonl"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
