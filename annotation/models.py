@@ -66,7 +66,7 @@ class Project(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text="Dynamic overlap: the most raters a task gets while its consensus is not confident.")
     consensus_threshold = models.FloatField(
-        default=0.9, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        default=0.8, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
         help_text="A task's consensus is confident when, for every pair of its completions, the probability that "
         "the consensus order is right is at least this (0.5–1); with dynamic overlap it then stops being served.")
     gold_rate = models.FloatField(

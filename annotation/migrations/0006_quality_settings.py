@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='project',
             name='consensus_threshold',
-            field=models.FloatField(default=0.9, help_text="A task's consensus is confident when, for every pair of its completions, the probability that the consensus order is right is at least this (0.5–1); with dynamic overlap it then stops being served.", validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(1.0)]),
+            field=models.FloatField(default=0.8, help_text="A task's consensus is confident when, for every pair of its completions, the probability that the consensus order is right is at least this (0.5–1); with dynamic overlap it then stops being served.", validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(1.0)]),
         ),
         migrations.AddField(
             model_name='project',

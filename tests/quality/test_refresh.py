@@ -1,0 +1,118 @@
+"""The quality refresh on PostgreSQL: rater figures, flags, training weights, task consensus, pauses and their log."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from annotation.assignment import next_assignment
+from annotation.models import Membership, Ranking
+from quality import pausing
+from quality.models import PauseEvent, QualityReport, RaterQuality, TaskConsensus
+from quality.refresh import refresh_project
+from tests.quality.helpers import as_shown, best_first, rate_once
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rated(project, make_user, make_task):
+    """30 four-way tasks, each ranked by 5 raters: 4 careful, 1 who ranks in screen order."""
+    project.overlap = 5
+    project.save()
+    for _ in range(30):
+        make_task(project)
+    careful = [make_user(f"careful{i}") for i in range(4)]
+    spammer = make_user("spammer")
+    for u in [*careful, spammer]:
+        Membership.objects.create(project=project, user=u)
+    for _ in range(30):
+        for u in careful:
+            rate_once(project, u, best_first)
+        rate_once(project, spammer, as_shown, time_ms=900)
+    return careful, spammer
+
+
+def test_refresh_finds_the_spammer_and_weighs_them_out(project, rated):
+    careful, spammer = rated
+    report = refresh_project(project)
+    assert report.status == QualityReport.DONE and report.progress == 1.0
+    assert report.summary["rankings"] == 150 and report.summary["tasks"] == 30
+    q = {r.rater_id: r for r in RaterQuality.objects.filter(project=project)}
+    bad = q[spammer.pk]
+    assert bad.reliability_high < project.reliability_threshold
+    assert RaterQuality.UNRELIABLE in bad.flags
+    assert bad.training_weight == 0
+    assert bad.loo_agreement < 0.7
+    assert bad.position_bias == 1.0 and bad.position_p < 1e-3 and RaterQuality.POSITION_BIAS in bad.flags
+    for u in careful:
+        assert q[u.pk].reliability > 0.8 and not q[u.pk].flags
+        assert q[u.pk].loo_agreement == pytest.approx(1.0)
+        assert q[u.pk].reliability_low < q[u.pk].reliability < q[u.pk].reliability_high
+    assert set(Ranking.objects.filter(rater=spammer).values_list("weight", flat=True)) == {0.0}
+    assert min(Ranking.objects.filter(rater__in=careful).values_list("weight", flat=True)) > 0.8
+    # Consensus: the careful raters' order, sure of every pair.
+    for c in TaskConsensus.objects.filter(task__project=project):
+        assert c.order == sorted(c.order) and c.rankings == 5
+        assert c.confidence > project.consensus_threshold  # 4 unanimous rankings: every pair ≥ 0.85
+
+
+def test_unreliable_raters_are_paused_when_the_project_says_so(project, rated, make_task):
+    careful, spammer = rated
+    make_task(project)  # something left to serve
+    refresh_project(project)
+    assert not Membership.objects.get(project=project, user=spammer).paused  # pause_unreliable is off
+    project.pause_unreliable = True
+    project.save()
+    report = refresh_project(project)
+    assert report.summary["pauses"] == {"paused": 1, "unpaused": 0}
+    membership = Membership.objects.get(project=project, user=spammer)
+    assert membership.paused and "reliability" in membership.paused_reason
+    event = PauseEvent.objects.get(project=project, rater=spammer)
+    assert event.paused and event.by is None
+    assert next_assignment(project, spammer) is None
+    assert next_assignment(project, careful[0]) is not None
+
+
+def test_a_managers_decision_stands_across_refreshes(project, rated, manager):
+    careful, spammer = rated
+    project.pause_unreliable = True
+    project.save()
+    refresh_project(project)
+    assert pausing.unpause(project, spammer.pk, "talked to them", by=manager)
+    assert pausing.pause(project, careful[0].pk, "on holiday", by=manager)
+    refresh_project(project)
+    assert not Membership.objects.get(project=project, user=spammer).paused
+    assert Membership.objects.get(project=project, user=careful[0]).paused
+    # A pause takes the rater's rankings out of training at once.
+    assert set(Ranking.objects.filter(rater=careful[0]).values_list("weight", flat=True)) == {0.0}
+    log = list(PauseEvent.objects.filter(project=project).order_by("id").values_list("rater_id", "paused", "by_id"))
+    assert log == [(spammer.pk, True, None), (spammer.pk, False, manager.pk), (careful[0].pk, True, manager.pk)]
+
+
+def test_pausing_needs_a_reason_and_a_member(project, manager, make_user):
+    with pytest.raises(pausing.PauseError):
+        pausing.pause(project, project.memberships.filter(role="rater").first().user_id, "  ", by=manager)
+    outsider = make_user("outsider")
+    with pytest.raises(pausing.PauseError):
+        pausing.pause(project, outsider.pk, "spam", by=manager)
+    assert not PauseEvent.objects.exists()
+
+
+def test_refresh_of_a_project_without_rankings(project):
+    report = refresh_project(project)
+    assert report.status == QualityReport.DONE and report.summary["rankings"] == 0
+
+
+def test_command_refreshes_with_progress(project, rated, capsys):
+    call_command("refresh_quality", "--project", str(project.pk))
+    out, err = capsys.readouterr()
+    assert '"rankings": 150' in out
+    assert "fitting consensus" in err and "100%" in err
+
+
+def test_command_refuses_an_unknown_project(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no project"):
+        call_command("refresh_quality", "--project", "nope")
