@@ -128,11 +128,15 @@ PROJECT_ID_PARAM = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParam
     retrieve=extend_schema(summary="One project with progress counts"),
     create=extend_schema(summary="Create a project (staff or existing managers); you become its manager",
                          responses={201: ProjectSerializer, 409: DetailSerializer}),
+    partial_update=extend_schema(summary="Change a project's settings (its managers)",
+                                 responses={200: ProjectSerializer, 409: DetailSerializer}),
 )
 class ProjectViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    viewsets.GenericViewSet
 ):
     serializer_class = ProjectSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]  # settings change field by field: no PUT
 
     def get_queryset(self) -> QuerySet[Project]:
         user = self.request.user
@@ -159,6 +163,18 @@ class ProjectViewSet(
         except IntegrityError:
             raise Conflict(f"A project named {serializer.validated_data['name']!r} already exists.") from None
         serializer.instance = self.get_queryset().get(pk=project.pk)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        project_for(request.user, kwargs["pk"], MANAGE)  # the access check, before the body is even read
+        return super().update(request, *args, **kwargs)
+
+    def perform_update(self, serializer: ProjectSerializer) -> None:
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise Conflict(f"A project named {serializer.validated_data['name']!r} already exists.") from None
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def _managed_project(self) -> Project:
         return project_for(self.request.user, self.kwargs["pk"], MANAGE)
