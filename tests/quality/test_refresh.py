@@ -45,6 +45,7 @@ def test_refresh_finds_the_spammer_and_weighs_them_out(project, rated):
     assert bad.training_weight == 0
     assert bad.loo_agreement < 0.7
     assert bad.position_bias == 1.0 and bad.position_p < 1e-3 and RaterQuality.POSITION_BIAS in bad.flags
+    assert RaterQuality.TOO_FAST in bad.flags and bad.speed_z < -3
     for u in careful:
         assert q[u.pk].reliability > 0.8 and not q[u.pk].flags
         assert q[u.pk].loo_agreement == pytest.approx(1.0)
@@ -116,3 +117,13 @@ def test_command_refuses_an_unknown_project(db):
 
     with pytest.raises(CommandError, match="no project"):
         call_command("refresh_quality", "--project", "nope")
+
+
+def test_speed_outliers():
+    from quality.refresh import speed_scores
+
+    z = speed_scores({1: 20.0, 2: 21.0, 3: 19.0, 4: 22.0, 5: 0.8})
+    assert z[5] < -3 and all(abs(z[r]) < 3 for r in (1, 2, 3, 4))
+    same = speed_scores({1: 20.0, 2: 20.0, 3: 20.0, 4: 0.8})  # MAD 0: the mean absolute deviation steps in
+    assert same[4] < -3 and same[1] == 0
+    assert speed_scores({1: 3.0, 2: 4.0}) == {}
