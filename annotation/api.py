@@ -236,9 +236,9 @@ class ProjectViewSet(
         if ties not in TIE_POLICIES:
             raise ValidationError({"ties": f"must be one of {list(TIE_POLICIES)}"})
         flag_param = request.query_params.get("exclude_flagged")
-        if flag_param not in (None, "", "true", "false", "1", "0"):
+        if flag_param not in (None, "true", "false", "1", "0"):
             raise ValidationError({"exclude_flagged": "must be true or false"})
-        exclude_flagged = kind == "trl" if flag_param in (None, "") else flag_param in ("true", "1")
+        exclude_flagged = kind == "trl" if flag_param is None else flag_param in ("true", "1")
         if kind == "trl":
             rows = iter_trl_pairs(project, ties=ties, exclude_flagged=exclude_flagged)
         else:

@@ -29,6 +29,7 @@ from quality.serializers import (
     PauseRequestSerializer,
     QualityPageSerializer,
     ReportSerializer,
+    UnpauseRequestSerializer,
 )
 
 NDJSON = "application/x-ndjson"
@@ -92,24 +93,33 @@ class RefreshView(APIView):
 
 
 class PauseView(APIView):
-    """Pause a rater from assignment in this project, or un-pause them; recorded with who and why."""
+    """Pause a rater from assignment in this project; recorded with who and why."""
 
     permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
+    serializer_class = PauseRequestSerializer
     pause = True
 
-    @extend_schema(request=PauseRequestSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Pause a rater in this project (managers)", responses={200: OpenApiTypes.OBJECT})
     def post(self, request, project_id: int, rater_id: int):
         project = project_for(request.user, project_id, MANAGE)
-        body = PauseRequestSerializer(data=request.data)
+        body = self.serializer_class(data=request.data)
         body.is_valid(raise_exception=True)
         if not Membership.objects.filter(project=project, user_id=rater_id).exists():
             raise NotFound("No such rater in this project.")
-        reason = body.validated_data["reason"]
-        if self.pause and not reason.strip():
-            raise ValidationError({"reason": "say why the rater is paused (it is recorded)"})
         act = pausing.pause if self.pause else pausing.unpause
-        changed = act(project, rater_id, reason, by=request.user)
+        changed = act(project, rater_id, body.validated_data["reason"], by=request.user)
         return Response({"rater_id": rater_id, "paused": self.pause, "changed": changed})
+
+
+class UnpauseView(PauseView):
+    """Un-pause a rater in this project; recorded with who and why."""
+
+    serializer_class = UnpauseRequestSerializer
+    pause = False
+
+    @extend_schema(summary="Un-pause a rater in this project (managers)", responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, project_id: int, rater_id: int):
+        return super().post(request, project_id, rater_id)
 
 
 class LeaderboardView(APIView):
@@ -140,7 +150,8 @@ class ConsensusExportView(APIView):
 
     @extend_schema(summary="Export the per-task consensus as JSONL (managers)",
                    parameters=[OpenApiParameter("kind", str, enum=list(CONSENSUS_KINDS), default="tasks"),
-                               OpenApiParameter("min_probability", float, required=False,
+                               OpenApiParameter("min_probability", {"type": "number", "minimum": 0.5, "maximum": 1},
+                                                required=False,
                                                 description="trl only: default the project's consensus_threshold")],
                    responses={(200, NDJSON): OpenApiResponse(OpenApiTypes.STR, description="One JSON object a line")})
     def get(self, request, project_id: int):

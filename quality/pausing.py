@@ -48,9 +48,9 @@ def _reweigh(project: Project, rater_id: int, paused: bool) -> None:
 
 
 def pause(project: Project, rater_id: int, reason: str, by) -> bool:
-    if not reason.strip():
+    if not reason:
         raise PauseError("say why the rater is paused")
-    return _set(project, rater_id, True, reason.strip(), by)
+    return _set(project, rater_id, True, reason, by)
 
 
 def unpause(project: Project, rater_id: int, reason: str, by) -> bool:

@@ -86,5 +86,10 @@ class LeaderboardRowSerializer(serializers.Serializer):
 
 
 class PauseRequestSerializer(StrictJSONTypes, serializers.Serializer):
+    reason = serializers.CharField(min_length=1, max_length=300, trim_whitespace=False,
+                                   help_text="Why the rater is paused; recorded with the event.")
+
+
+class UnpauseRequestSerializer(StrictJSONTypes, serializers.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="",
-                                   help_text="Why (required to pause; recorded with the event).")
+                                   help_text="Why (optional; recorded with the event).")

@@ -93,7 +93,7 @@ def test_a_managers_decision_stands_across_refreshes(project, rated, manager):
 
 def test_pausing_needs_a_reason_and_a_member(project, manager, make_user):
     with pytest.raises(pausing.PauseError):
-        pausing.pause(project, project.memberships.filter(role="rater").first().user_id, "  ", by=manager)
+        pausing.pause(project, project.memberships.filter(role="rater").first().user_id, "", by=manager)
     outsider = make_user("outsider")
     with pytest.raises(pausing.PauseError):
         pausing.pause(project, outsider.pk, "spam", by=manager)
