@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from annotation.assignment import next_assignment, release
+from annotation.assignment import is_paused, next_assignment, release
 from annotation.forms import SKIP_REASONS, RankingForm
 from annotation.models import Assignment, Completion, Membership, Project, Ranking, RankingTask
 from annotation.permissions import RATE, project_for
@@ -125,7 +125,8 @@ def rate(request: HttpRequest, project_id: int) -> HttpResponse:
     assignment = next_assignment(project, request.user)
     if assignment is None:
         done = Ranking.objects.filter(rater=request.user, task__project=project).count()
-        return render(request, "annotation/no_tasks.html", {"project": project, "done_by_me": done})
+        return render(request, "annotation/no_tasks.html", {"project": project, "done_by_me": done,
+                                                            "paused": is_paused(project, request.user)})
     return render(request, "annotation/rate.html", _rate_context(request, project, assignment))
 
 

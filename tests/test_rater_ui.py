@@ -175,7 +175,7 @@ def test_rate_page_cost_does_not_grow_with_the_queue(rater_client, project, rate
     with CaptureQueriesContext(connection) as many:
         rater_client.get(rate_url(project))
     assert len(many) == len(few)
-    assert len(few) <= 20
+    assert len(few) <= 21  # 20, plus the pause check (quality) since issue 10
 
 
 # ---- submit -------------------------------------------------------------------------------------------------

@@ -127,3 +127,11 @@ def test_speed_outliers():
     same = speed_scores({1: 20.0, 2: 20.0, 3: 20.0, 4: 0.8})  # MAD 0: the mean absolute deviation steps in
     assert same[4] < -3 and same[1] == 0
     assert speed_scores({1: 3.0, 2: 4.0}) == {}
+
+
+def test_a_paused_rater_is_told_so_on_the_rate_page(client, project, rater, make_task, manager):
+    make_task(project)
+    pausing.pause(project, rater.pk, "too fast", by=manager)
+    client.force_login(rater)
+    page = client.get(f"/projects/{project.pk}/rate/").content.decode()
+    assert "paused by its managers" in page and "too fast" not in page
