@@ -1,5 +1,5 @@
 """The API keeps its OpenAPI contract: Schemathesis (every check, a fixed seed) runs against a live server with the
-demo data, as an ML engineer's token, and must report no failure (schemathesis.toml lists the two rules a schema
+demo data, as an ML engineer's token, and must report no failure (schemathesis.toml lists the rules a schema
 cannot express)."""
 
 from __future__ import annotations
