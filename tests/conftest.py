@@ -140,3 +140,31 @@ def make_task(db):
         return task
 
     return make
+
+
+def all_at_once(work, args: list) -> tuple[list, list]:
+    """Run work(arg) in one thread per arg, released together by a barrier, each closing its own database
+    connection; returns (results, exceptions)."""
+    import threading
+
+    from django.db import close_old_connections, connection
+
+    barrier = threading.Barrier(len(args))
+    results, errors = [], []
+
+    def run(arg):
+        try:
+            barrier.wait()
+            results.append(work(arg))
+        except Exception as exc:  # surfaced to the caller
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors

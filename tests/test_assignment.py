@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from annotation.assignment import next_assignment, release
 from annotation.models import Assignment, Membership, RankingTask
 from annotation.submission import RankingPayload, SubmissionError, submit_ranking
+from tests.conftest import all_at_once
 
 
 def order_of(task):
@@ -109,26 +109,12 @@ def test_twenty_threads_never_over_assign(project, make_user, make_task):
     raters = [make_user(f"c{i}") for i in range(20)]
     for r in raters:
         Membership.objects.create(project=project, user=r)
-    barrier = threading.Barrier(len(raters))
-    results: list = []
-    errors: list = []
 
-    def worker(user):
-        try:
-            barrier.wait()
-            a = next_assignment(project, user)
-            results.append((user.pk, a.task_id if a else None))
-        except Exception as exc:  # pragma: no cover - surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+    def lease(user):
+        a = next_assignment(project, user)
+        return user.pk, a.task_id if a else None
 
-    threads = [threading.Thread(target=worker, args=(r,)) for r in raters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = all_at_once(lease, raters)
     assert errors == []
     per_task = Counter(task_id for _, task_id in results if task_id)
     # 5 tasks × overlap 3 = 15 slots for 20 raters: every slot filled once, nobody over.

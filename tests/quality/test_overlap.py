@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import random
-import threading
 from collections import Counter
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from annotation.assignment import next_assignment
 from annotation.models import Assignment, Membership, Ranking, RankingTask
 from annotation.submission import RankingPayload, SubmissionError, submit_ranking
 from quality.models import TaskConsensus
 from quality.overlap import decide, task_confidence
+from tests.conftest import all_at_once
 from tests.quality.helpers import at_random, best_first, rate_once, worst_first
 
 
@@ -94,25 +93,12 @@ def test_twenty_threads_lease_only_the_dynamic_minimum(dynamic, make_user, make_
     raters = [make_user(f"t{i}") for i in range(20)]
     for r in raters:
         Membership.objects.create(project=project, user=r)
-    barrier = threading.Barrier(len(raters))
-    results, errors = [], []
 
-    def worker(user):
-        try:
-            barrier.wait()
-            a = next_assignment(project, user)
-            results.append(a.task_id if a else None)
-        except Exception as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+    def lease(user):
+        a = next_assignment(project, user)
+        return a.task_id if a else None
 
-    threads = [threading.Thread(target=worker, args=(r,)) for r in raters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = all_at_once(lease, raters)
     assert errors == []
     per_task = Counter(t for t in results if t)
     assert sum(per_task.values()) == 10 and all(n == 2 for n in per_task.values())  # 5 tasks × min_overlap 2
@@ -130,25 +116,14 @@ def test_concurrent_raters_never_exceed_the_target(dynamic, make_user, make_task
     raters = [make_user(f"c{i}") for i in range(12)]
     for r in raters:
         Membership.objects.create(project=project, user=r)
-    errors = []
 
-    def worker(i, user):
+    def rate_until_done(numbered):
+        i, user = numbered
         choose = at_random(i)
-        try:
-            while rate_once(project, user, choose) is not None:
-                pass
-        except Exception as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+        while rate_once(project, user, choose) is not None:
+            pass
 
-    threads = [threading.Thread(target=worker, args=(i, r)) for i, r in enumerate(raters)]
-    random.shuffle(threads)
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = all_at_once(rate_until_done, list(enumerate(raters)))
     assert errors == []
     for task in tasks:
         task.refresh_from_db()
