@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,12 @@ bench-al: install
 bench-loop: install
 	$(PY) bench/active_learning_sim.py --seeds 20
 	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1
+
+# Rater quality on LLMFAO's crowd votes: held-out vote prediction, spammers, dynamic overlap, and the speed of a
+# 100,000-ranking fit (bench/README.md). Needs crowd-kit for the library reference.
+bench-quality: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/quality_bench.py --seeds 5
 
 lint: install
 	$(VENV)/bin/ruff check .
