@@ -1,5 +1,7 @@
 """How quality reacts to a submitted ranking (``annotation.signals.ranking_submitted``, inside its transaction).
 
+- A new ranking takes its rater's current training weight (from the last refresh; 0 while they are paused), so an
+  excluded rater's rankings never weigh 1 while waiting for the next refresh.
 - A ranking of a gold task is scored against the known order at once (``GoldScore``).
 - With dynamic overlap, the task's consensus is re-estimated from its rankings, the raters' reliabilities held at
   their last refresh (a newcomer at the prior), and ``quality.overlap.decide`` sets the task's target: stop when
@@ -8,9 +10,12 @@
 
 from __future__ import annotations
 
+import math
+
+from django.db.models import OuterRef, Subquery
 from django.dispatch import receiver
 
-from annotation.models import Ranking, RankingTask
+from annotation.models import Membership, Ranking, RankingTask
 from annotation.signals import ranking_submitted
 from quality import overlap
 from quality.agreement import pair_agreement
@@ -21,6 +26,11 @@ from quality.models import GoldScore, RaterQuality, TaskConsensus
 @receiver(ranking_submitted, dispatch_uid="quality-ranking-submitted")
 def on_ranking_submitted(sender, ranking: Ranking, task: RankingTask, created: bool, **kwargs) -> None:
     project = task.project
+    if created:
+        weight = current_weight(project, ranking.rater_id)
+        if weight != ranking.weight:
+            Ranking.objects.filter(pk=ranking.pk).update(weight=weight)
+            ranking.weight = weight
     if task.is_gold and task.gold_order:
         score_gold(ranking, task.gold_order)
     if project.dynamic_overlap and not (task.is_gold and project.gold_rate > 0):
@@ -29,6 +39,16 @@ def on_ranking_submitted(sender, ranking: Ranking, task: RankingTask, created: b
                                   consensus.confidence, project.consensus_threshold)
         RankingTask.objects.filter(pk=task.pk).update(
             target_overlap=decision.target, status=RankingTask.COMPLETE if decision.done else RankingTask.OPEN)
+
+
+def current_weight(project, rater_id: int) -> float:
+    """0 while paused; else the weight of the last refresh; 1 before any (one query)."""
+    weight = RaterQuality.objects.filter(project=project, rater_id=OuterRef("user_id")).values("training_weight")
+    row = (Membership.objects.filter(project=project, user_id=rater_id)
+           .values_list("paused", Subquery(weight[:1])).first())
+    if row is None or row[0]:
+        return 0.0 if row else 1.0
+    return 1.0 if row[1] is None else float(row[1])
 
 
 def score_gold(ranking: Ranking, gold_order) -> GoldScore:
@@ -65,6 +85,4 @@ def update_task_consensus(task: RankingTask) -> TaskConsensus:
 
 
 def _log(value: float | None) -> float | None:
-    import math
-
     return math.log(value) if value and value > 0 else None

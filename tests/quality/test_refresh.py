@@ -135,3 +135,14 @@ def test_a_paused_rater_is_told_so_on_the_rate_page(client, project, rater, make
     client.force_login(rater)
     page = client.get(f"/projects/{project.pk}/rate/").content.decode()
     assert "paused by its managers" in page and "too fast" not in page
+
+
+def test_new_rankings_take_their_raters_current_weight(project, rated, make_task):
+    careful, spammer = rated
+    refresh_project(project)
+    make_task(project)
+    rate_once(project, spammer, as_shown)
+    rate_once(project, careful[0], best_first)
+    newest = Ranking.objects.order_by("-id")
+    assert newest.filter(rater=spammer).first().weight == 0.0
+    assert newest.filter(rater=careful[0]).first().weight == RaterQuality.objects.get(rater=careful[0]).training_weight
