@@ -69,3 +69,39 @@ def test_a_gold_lease_looks_like_any_other(project, make_task):
     other = AssignmentSerializer(next_assignment(project, rater)).data
     assert set(gold_view) == set(other)
     assert "gold" not in str(gold_view).lower()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_raters_get_each_gold_task_at_most_once(project, make_user, make_task):
+    """Ten raters lease and submit at once with gold at one in three: nobody sees a gold task twice, every gold
+    ranking is scored, and ordinary tasks still respect their overlap."""
+    from django.db import connection
+
+    from annotation.models import Ranking
+    from tests.conftest import all_at_once
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with SKIP LOCKED need PostgreSQL")
+    project.gold_rate, project.overlap = 1 / 3, 2
+    project.save()
+    golds = [_gold(make_task, project) for _ in range(3)]
+    for _ in range(10):
+        make_task(project)
+    raters = [make_user(f"cg{i}") for i in range(10)]
+    for r in raters:
+        Membership.objects.create(project=project, user=r)
+
+    def rate_until_done(user):
+        while rate_once(project, user, best_first) is not None:
+            pass
+
+    _, errors = all_at_once(rate_until_done, raters)
+    assert errors == []
+    for g in golds:
+        raters_of_gold = list(Ranking.objects.filter(task=g).values_list("rater_id", flat=True))
+        assert len(raters_of_gold) == len(set(raters_of_gold))
+    gold_rankings = Ranking.objects.filter(task__is_gold=True)
+    assert gold_rankings.count() > 0 and GoldScore.objects.count() == gold_rankings.count()
+    for task in RankingTask.objects.filter(project=project, is_gold=False):
+        assert task.rankings.count() == 2

@@ -146,3 +146,41 @@ def test_new_rankings_take_their_raters_current_weight(project, rated, make_task
     newest = Ranking.objects.order_by("-id")
     assert newest.filter(rater=spammer).first().weight == 0.0
     assert newest.filter(rater=careful[0]).first().weight == RaterQuality.objects.get(rater=careful[0]).training_weight
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_pause_stops_a_rater_who_is_leasing_concurrently(project, make_user, make_task, manager):
+    """A rater hammers the task queue from four threads while a manager pauses them: once the pause has committed,
+    no lease is handed out to them, and the pause is recorded once."""
+    import threading
+
+    from annotation.models import Assignment
+    from tests.conftest import all_at_once
+
+    project.overlap = 1
+    project.save()
+    for _ in range(60):
+        make_task(project)
+    worker = make_user("busy")
+    Membership.objects.create(project=project, user=worker)
+    paused_at = {}
+    go = threading.Event()
+
+    def work(role):
+        if role == "manager":
+            go.wait(5)
+            pausing.pause(project, worker.pk, "checking their work", by=manager)
+            paused_at["count"] = Assignment.objects.filter(rater=worker).count()
+            return
+        while True:
+            if rate_once(project, worker, best_first) is None:
+                return
+            go.set()
+
+    _, errors = all_at_once(work, ["manager", "rater", "rater", "rater", "rater"])
+    assert errors == []
+    # Leases already in flight when the pause committed may finish; none starts after it.
+    assert Assignment.objects.filter(rater=worker).count() <= paused_at["count"] + 4
+    assert next_assignment(project, worker) is None
+    assert PauseEvent.objects.filter(rater=worker).count() == 1
