@@ -232,6 +232,26 @@ class ConsensusFit:
         var = self._pair_variance(a, b)
         return float(stats.norm.cdf(d / np.sqrt(var)))
 
+    def order_probabilities(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """order_probability for many pairs at once (each pair within one group), one pass per group."""
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        if not self.covariance:
+            self.covariance = laplace_covariance(self)
+        groups = self.votes.groups if self.votes.groups is not None else np.zeros(len(self.scores), dtype=np.int64)
+        position = np.zeros(len(self.scores), dtype=np.int64)
+        for members, _ in self.covariance.values():
+            position[members] = np.arange(len(members))
+        var = np.empty(len(a))
+        pair_group = groups[a]
+        order = np.argsort(pair_group, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(pair_group[order]) != 0, True])
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+            sel = order[start:end]
+            cov = self.covariance[int(pair_group[sel[0]])][1]
+            i, j = position[a[sel]], position[b[sel]]
+            var[sel] = cov[i, i] + cov[j, j] - 2 * cov[i, j]
+        return stats.norm.cdf((self.scores[a] - self.scores[b]) / np.sqrt(np.maximum(var, 1e-12)))
+
     def _pair_variance(self, a: int, b: int) -> float:
         if not self.covariance:
             self.covariance = laplace_covariance(self)

@@ -67,13 +67,16 @@ def task_consensus_rows(fit: ConsensusFit, rankings: list[RankingRow]) -> list[T
     for r in rankings:
         by_task[r.task_id].update(c for group in r.order for c in group)
         counts[r.task_id] += 1
+    ordered = {task_id: sorted((c for c in completions if c in item_index), key=lambda c: -fit.scores[item_index[c]])
+               for task_id, completions in by_task.items()}
+    flat = [(better, worse) for ids in ordered.values() for x, better in enumerate(ids) for worse in ids[x + 1:]]
+    probabilities = iter(fit.order_probabilities(np.array([item_index[b] for b, _ in flat], dtype=np.int64),
+                                                 np.array([item_index[w] for _, w in flat], dtype=np.int64))
+                         if flat else [])
     out = []
-    for task_id, completions in by_task.items():
-        ids = sorted((c for c in completions if c in item_index), key=lambda c: -fit.scores[item_index[c]])
-        pairs = []
-        for x, better in enumerate(ids):
-            for worse in ids[x + 1:]:
-                pairs.append([better, worse, round(fit.order_probability(item_index[better], item_index[worse]), 4)])
+    for task_id, ids in ordered.items():
+        pairs = [[better, worse, round(float(next(probabilities)), 4)]
+                 for x, better in enumerate(ids) for worse in ids[x + 1:]]
         confidence = task_confidence(p for _, _, p in pairs)
         out.append(TaskConsensus(task_id=task_id, order=ids, pairs=pairs, confidence=confidence,
                                  scores={str(c): round(float(fit.scores[item_index[c]]), 4) for c in ids},

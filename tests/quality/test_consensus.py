@@ -131,3 +131,11 @@ def test_plain_bradley_terry_orders_by_wins_and_handles_ties():
     scores, log_nu = fit_bradley_terry(Votes.from_arrays(np.zeros(600), a, b, y, items=[0, 1, 2]))
     assert list(np.argsort(-scores)) == [0, 1, 2]
     assert np.isfinite(log_nu)
+
+
+def test_batched_order_probabilities_match_one_at_a_time():
+    records, _, _ = _synthetic(seed=2, n_tasks=30)
+    fit = fit_consensus(collect_votes(records))
+    a, b = fit.votes.a[:50], fit.votes.b[:50]
+    batched = fit.order_probabilities(a, b)
+    assert np.allclose(batched, [fit.order_probability(int(x), int(y)) for x, y in zip(a, b, strict=True)])
