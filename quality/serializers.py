@@ -36,7 +36,9 @@ class ContestedTaskSerializer(serializers.Serializer):
     task_id = serializers.IntegerField()
     confidence = serializers.FloatField()
     rankings = serializers.IntegerField()
-    target = serializers.IntegerField()
+    target = serializers.IntegerField(allow_null=True, help_text="Rankings the task may have now; null for a gold "
+                                      "task while gold injection is on (every rater gets it once).")
+    is_gold = serializers.BooleanField()
     status = serializers.CharField()
     order = serializers.ListField(child=serializers.IntegerField())
     pairs = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()),

@@ -160,3 +160,17 @@ def test_only_managers_change_settings(project, rater, make_user):
                                    format="json").status_code == 403  # refused before the body is looked at
     project.refresh_from_db()
     assert project.gold_rate == 0.0
+
+
+def test_contested_gold_tasks_have_no_target_while_injection_is_on(refreshed, lead):
+    from annotation.models import RankingTask
+    from quality.models import TaskConsensus
+
+    TaskConsensus.objects.filter(task__project=refreshed).update(confidence=0.6)
+    gold = RankingTask.objects.filter(project=refreshed).first()
+    RankingTask.objects.filter(pk=gold.pk).update(is_gold=True)
+    refreshed.gold_rate = 0.2
+    refreshed.save()
+    rows = client_for(lead).get(f"/api/projects/{refreshed.pk}/quality/").json()["contested_tasks"]
+    assert {r["task_id"]: r["target"] for r in rows if r["is_gold"]} == {gold.pk: None}
+    assert all(r["target"] == 2 for r in rows if not r["is_gold"])
