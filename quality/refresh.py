@@ -98,11 +98,11 @@ def leave_one_out_agreement(rankings: list[RankingRow], weight_of: dict[int, flo
         if len(rows) < 2:
             continue
         positions = [rank_positions(r.order) for r in rows]
+        weights = [weight_of.get(r.rater_id, 0.8) for r in rows]
         shared = sorted(set.intersection(*(set(p) for p in positions)))
         for x, a in enumerate(shared):
             for b in shared[x + 1:]:
                 calls = [(p[a] < p[b]) - (p[a] > p[b]) for p in positions]
-                weights = [weight_of.get(r.rater_id, 0.8) for r in rows]
                 total = sum(w * c for w, c in zip(weights, calls, strict=True))
                 for i, r in enumerate(rows):
                     others = total - weights[i] * calls[i]
