@@ -127,7 +127,11 @@ def switch_off_dropout(model) -> None:
 
 
 def set_seed(seed: int) -> None:
+    """Python's, numpy's and torch's generators (every CUDA device's included)."""
+    import numpy as np
+
     random.seed(seed)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 

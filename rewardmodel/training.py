@@ -40,6 +40,32 @@ def job_key(project_id: int, snapshot_sha: str, base_model: str, config: dict) -
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def build_model(base_model: str, seed: int):
+    """(model, tokenizer) with the reward head initialised from `seed`: the head is new (random) in every version, and
+    the seed is part of the job key, so it must decide the head as well as the data order."""
+    from rewardmodel.backbones import load_backbone
+    from rewardmodel.trainer import set_seed
+
+    set_seed(seed)
+    return load_backbone(base_model)
+
+
+def check_max_length(base: str, max_length: int) -> None:
+    """Refuse a max_length the backbone has no positions for (it would fail deep in the embedding lookup)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(base, local_files_only=True)
+    positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if positions is None:
+        return
+    # RoBERTa-style models number positions from padding_idx + 1, so two of their slots are never usable.
+    usable = positions - (config.pad_token_id + 1 if config.model_type in ("roberta", "xlm-roberta", "camembert")
+                          and config.pad_token_id is not None else 0)
+    if max_length > usable:
+        raise ValueError(f"max_length {max_length} is more than the {usable} positions backbone {base} has; "
+                         f"set max_length ≤ {usable}")
+
+
 def resolve_settings(project_id: int, backbone: str | None, overrides: dict | None) -> tuple[str, TrainConfig]:
     from rewardmodel.backbones import default_backbone_path
 
@@ -50,6 +76,7 @@ def resolve_settings(project_id: int, backbone: str | None, overrides: dict | No
     base = backbone or (policy.backbone_path if policy and policy.backbone_path else "") or str(default_backbone_path())
     if not (Path(base) / "config.json").is_file():
         raise FileNotFoundError(f"backbone folder {base} has no config.json")
+    check_max_length(base, config.max_length)
     return str(Path(base).resolve()), config
 
 
@@ -163,8 +190,6 @@ def _claim_version(project_id: int, key: str, base_model: str, config: dict, sna
 def run_training(project_id: int, task_id: str | None = None, trigger: str = "manual", backbone: str | None = None,
                  overrides: dict | None = None, progress_hook: ProgressHook | None = None) -> dict:
     """Train (or find, if this exact job already finished) a version; returns {project_id, version_id, promoted}."""
-    from rewardmodel.backbones import load_backbone
-
     task_id = task_id or f"sync-{uuid.uuid4().hex}"
     run, _ = TrainingRun.objects.get_or_create(celery_task_id=task_id, project_id=project_id,
                                                defaults={"trigger": trigger})
@@ -230,7 +255,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             if progress_hook:
                 progress_hook(step, total, loss)
 
-        model, tokenizer = load_backbone(base_model)
+        model, tokenizer = build_model(base_model, config.seed)
         saved = version.directory / CHECKPOINT
         resume = torch_load(saved) if saved.is_file() else None
 
