@@ -50,6 +50,13 @@ class RaterQuality(models.Model):
     def unreliable(self) -> bool:
         return self.UNRELIABLE in (self.flags or [])
 
+    def weight_when(self, paused: bool) -> float:
+        """The one rule for a rater's training weight: 0 while paused or unreliable, else the reliability (1 while
+        there is no estimate yet)."""
+        if paused or self.unreliable:
+            return 0.0
+        return 1.0 if self.reliability is None else self.reliability
+
 
 class PauseEvent(models.Model):
     """Every pause and un-pause of a rater in a project: automatic (``by`` empty) or by a manager."""

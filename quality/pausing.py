@@ -36,12 +36,7 @@ def _reweigh(project: Project, rater_id: int, paused: bool) -> None:
     """A paused rater's rankings leave training at once (weight 0), not at the next refresh; un-paused, they get
     back the weight the last refresh gave them (1 before any)."""
     q = RaterQuality.objects.filter(project=project, rater_id=rater_id).first()
-    if paused:
-        weight = 0.0
-    elif q is None or q.reliability is None:
-        weight = 1.0
-    else:
-        weight = 0.0 if q.unreliable else q.reliability
+    weight = (q or RaterQuality()).weight_when(paused)
     if q is not None:
         RaterQuality.objects.filter(pk=q.pk).update(training_weight=weight)
     Ranking.objects.filter(task__project=project, rater_id=rater_id).update(weight=weight)
@@ -57,28 +52,22 @@ def unpause(project: Project, rater_id: int, reason: str, by) -> bool:
     return _set(project, rater_id, False, reason.strip() or "un-paused by a manager", by)
 
 
-def _last_by_manager(project: Project) -> dict[int, bool]:
-    """rater → paused flag of their last manager-made event (manual decisions the refresh leaves alone)."""
-    last: dict[int, bool] = {}
-    for rater_id, paused in (PauseEvent.objects.filter(project=project, by__isnull=False)
-                             .order_by("at", "id").values_list("rater_id", "paused")):
-        last[rater_id] = paused
-    return last
-
-
-def _auto_paused(project: Project) -> set[int]:
-    """Raters whose current pause was made by the refresh."""
+def _read_log(project: Project) -> tuple[set[int], set[int]]:
+    """(raters a manager ever paused or un-paused: decisions the refresh leaves alone, raters whose current pause
+    was made by the refresh), from one pass over the pause log."""
+    manual: set[int] = set()
     current: dict[int, tuple[bool, bool]] = {}
     for rater_id, paused, by in (PauseEvent.objects.filter(project=project).order_by("at", "id")
                                  .values_list("rater_id", "paused", "by")):
+        if by is not None:
+            manual.add(rater_id)
         current[rater_id] = (paused, by is None)
-    return {r for r, (paused, automatic) in current.items() if paused and automatic}
+    return manual, {r for r, (paused, automatic) in current.items() if paused and automatic}
 
 
 def apply_automatic(project: Project, rows: list[RaterQuality]) -> dict[str, int]:
     """Pause unreliable raters (when the project says so) and un-pause the refresh's own pauses that no longer hold."""
-    manual = _last_by_manager(project)
-    automatic = _auto_paused(project)
+    manual, automatic = _read_log(project)
     paused = unpaused = 0
     for q in rows:
         if project.pause_unreliable and q.unreliable and q.rater_id not in manual:

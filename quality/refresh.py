@@ -240,7 +240,6 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
             position_p=_binomial_p(s), median_time_s=s.median_time_s, speed_z=speed.get(rid),
         )
         q.flags = rater_flags(q, project)
-        q.training_weight = 0.0 if q.unreliable or q.reliability is None else q.reliability
         rows.append(q)
     return rows
 
@@ -257,8 +256,7 @@ def save_raters(project: Project, rows: list[RaterQuality]) -> None:
     """Upsert the raters' rows and write each rater's training weight onto their rankings (0 while paused)."""
     paused = set(project.memberships.filter(paused=True).values_list("user_id", flat=True))
     for q in rows:
-        if q.rater_id in paused:
-            q.training_weight = 0.0
+        q.training_weight = q.weight_when(q.rater_id in paused)
     fields = [f.name for f in RaterQuality._meta.concrete_fields if f.name not in ("id", "project", "rater")]
     RaterQuality.objects.bulk_create(rows, batch_size=CHUNK, update_conflicts=True,
                                      unique_fields=["project", "rater"], update_fields=fields)
