@@ -39,6 +39,7 @@ CHUNK = 2000
 
 @dataclass
 class RankingRow:
+    id: int
     task_id: int
     rater_id: int
     order: list
@@ -50,7 +51,8 @@ class RankingRow:
 
 def read_rankings(project: Project) -> list[RankingRow]:
     rows = (Ranking.objects.filter(task__project=project).order_by("id")
-            .values_list("task_id", "rater_id", "order", "display_order", "time_spent_ms", "flags", "task__prompt_id"))
+            .values_list("id", "task_id", "rater_id", "order", "display_order", "time_spent_ms", "flags",
+                         "task__prompt_id"))
     return [RankingRow(*r) for r in rows.iterator(chunk_size=CHUNK)]
 
 
@@ -195,8 +197,9 @@ def refresh_project(project: Project, progress: Progress | None = None) -> Quali
             "em_iterations": fit.iterations,
             "converged": fit.converged,
             "seconds": round(time.monotonic() - started, 2),
-            "last_ranking_id": Ranking.objects.filter(task__project=project).order_by("-id")
-            .values_list("id", flat=True).first(),
+            # What was read, not what exists now: a ranking submitted during the refresh leaves the project stale,
+            # so the next scheduled check refreshes it again.
+            "last_ranking_id": rankings[-1].id if rankings else None,
         }
         report.status, report.progress, report.stage = QualityReport.DONE, 1.0, "done"
         report.finished_at = timezone.now()
