@@ -113,6 +113,10 @@ class Project(models.Model):
     def dynamic_overlap(self) -> bool:
         return self.max_overlap is not None
 
+    def serves_to_all(self, task: RankingTask) -> bool:
+        """With gold injection on, a gold task is shown to every rater once: no overlap caps it."""
+        return task.is_gold and self.gold_rate > 0
+
     def task_target(self, task: RankingTask) -> int:
         """How many rankings this task may have now: the fixed overlap, or its dynamic target."""
         if not self.dynamic_overlap:

@@ -126,7 +126,7 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
                 .filter(Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now))
                 .count()
             )
-            if taken >= task.project.task_target(task) and not _serves_gold_to_all(task):
+            if taken >= task.project.task_target(task) and not task.project.serves_to_all(task):
                 raise SubmissionError({"assignment": "the lease expired and the task was given to other raters"})
         ranking = Ranking.objects.create(
             assignment=a,
@@ -145,14 +145,9 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
         task.refresh_from_db(fields=["submitted_count", "target_overlap", "status"])
         ranking_submitted.send(sender=Ranking, ranking=ranking, task=task, created=True)
         task.refresh_from_db(fields=["target_overlap", "status"])
-        if not _serves_gold_to_all(task) and task.submitted_count >= task.project.task_target(task):
+        if not task.project.serves_to_all(task) and task.submitted_count >= task.project.task_target(task):
             RankingTask.objects.filter(pk=task.pk).update(status=RankingTask.COMPLETE)
         return ranking, True
-
-
-def _serves_gold_to_all(task: RankingTask) -> bool:
-    """With gold injection on, a gold task is shown to every rater once: no overlap caps it."""
-    return task.is_gold and task.project.gold_rate > 0
 
 
 def _resubmit(ranking: Ranking, clean: RankingPayload, window_s: int) -> tuple[Ranking, bool]:

@@ -52,10 +52,8 @@ def contested_tasks(project: Project, limit: int = CONTESTED_SHOWN) -> list[dict
     """The tasks whose consensus is least sure (below the project's threshold), least sure first."""
     rows = (TaskConsensus.objects.filter(task__project=project, confidence__lt=project.consensus_threshold)
             .select_related("task").order_by("confidence", "task_id")[:limit])
-    # With gold injection on, a gold task has no target: every rater gets it once.
-    uncapped = project.gold_rate > 0
     return [{"task_id": c.task_id, "confidence": _round(c.confidence), "rankings": c.rankings,
-             "target": None if uncapped and c.task.is_gold else project.task_target(c.task),
+             "target": None if project.serves_to_all(c.task) else project.task_target(c.task),
              "is_gold": c.task.is_gold, "status": c.task.status, "order": c.order, "pairs": c.pairs}
             for c in rows]
 

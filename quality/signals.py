@@ -33,7 +33,7 @@ def on_ranking_submitted(sender, ranking: Ranking, task: RankingTask, created: b
             ranking.weight = weight
     if task.is_gold and task.gold_order:
         score_gold(ranking, task.gold_order)
-    if project.dynamic_overlap and not (task.is_gold and project.gold_rate > 0):
+    if project.dynamic_overlap and not project.serves_to_all(task):
         consensus = update_task_consensus(task)
         decision = overlap.decide(task.submitted_count, project.min_overlap, project.max_overlap,
                                   consensus.confidence, project.consensus_threshold)
