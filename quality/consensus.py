@@ -30,7 +30,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 from threadpoolctl import threadpool_limits
 
 from annotation.pairs import ranked_pairs
@@ -187,7 +187,6 @@ class ConsensusSettings:
     noise_prior: float = 1.0  # Dirichlet pseudo-count per outcome of a rater's noise distribution
     tie_sd: float = 1.0  # spread of raters' tie propensities (log ν) around the data's tie share
     max_iter: int = 100
-    init_reliability: float | None = None
     tol: float = 1e-5  # on the relative change of the log-likelihood
 
 
@@ -222,15 +221,9 @@ class ConsensusFit:
             eta, lam, noise = self.reliability[rater], self.log_nu[rater], self.noise[rater]
         return eta[:, None] * np.exp(davidson_log_probs(d, lam)) + (1 - eta[:, None]) * noise
 
-    def win_probability(self, a: int, b: int) -> float:
-        """P(a ≻ b) when an attentive rater does not tie: σ(s_a − s_b)."""
-        return float(special.expit(self.scores[a] - self.scores[b]))
-
     def order_probability(self, a: int, b: int) -> float:
         """Posterior probability that a's score is above b's (Laplace approximation within their group)."""
-        d = self.scores[a] - self.scores[b]
-        var = self._pair_variance(a, b)
-        return float(stats.norm.cdf(d / np.sqrt(var)))
+        return float(self.order_probabilities(np.array([a]), np.array([b]))[0])
 
     def order_probabilities(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """order_probability for many pairs at once (each pair within one group), one pass per group."""
@@ -251,14 +244,6 @@ class ConsensusFit:
             i, j = position[a[sel]], position[b[sel]]
             var[sel] = cov[i, i] + cov[j, j] - 2 * cov[i, j]
         return stats.norm.cdf((self.scores[a] - self.scores[b]) / np.sqrt(np.maximum(var, 1e-12)))
-
-    def _pair_variance(self, a: int, b: int) -> float:
-        if not self.covariance:
-            self.covariance = laplace_covariance(self)
-        g = int(self.votes.groups[a]) if self.votes.groups is not None else 0
-        members, cov = self.covariance[g]
-        i, j = np.searchsorted(members, a), np.searchsorted(members, b)
-        return float(max(cov[i, i] + cov[j, j] - 2 * cov[i, j], 1e-12))
 
 
 def fit_consensus(votes: Votes, settings: ConsensusSettings | None = None,
@@ -283,8 +268,7 @@ def _fit(votes: Votes, settings: ConsensusSettings | None = None,
     ra, rb = settings.reliability_prior
     w, r, y = votes.weight, votes.rater, votes.outcome
     mu = tie_prior_from(votes)
-    eta = initial_reliability(votes, n_raters) if settings.init_reliability is None else \
-        np.full(n_raters, settings.init_reliability)
+    eta = initial_reliability(votes, n_raters)
     log_nu = np.full(n_raters, mu)
     noise = np.full((n_raters, 3), 1 / 3)
     fixed = np.zeros(n_raters, dtype=bool)

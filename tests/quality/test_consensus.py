@@ -133,9 +133,18 @@ def test_plain_bradley_terry_orders_by_wins_and_handles_ties():
     assert np.isfinite(log_nu)
 
 
-def test_batched_order_probabilities_match_one_at_a_time():
+def test_batched_order_probabilities_match_the_laplace_blocks():
+    from scipy import stats
+
     records, _, _ = _synthetic(seed=2, n_tasks=30)
     fit = fit_consensus(collect_votes(records))
     a, b = fit.votes.a[:50], fit.votes.b[:50]
     batched = fit.order_probabilities(a, b)
-    assert np.allclose(batched, [fit.order_probability(int(x), int(y)) for x, y in zip(a, b, strict=True)])
+    expected = []
+    for x, y in zip(a, b, strict=True):  # the pair's own block of the inverse Hessian, looked up by hand
+        members, cov = fit.covariance[int(fit.votes.groups[x])]
+        i, j = list(members).index(x), list(members).index(y)
+        var = cov[i, i] + cov[j, j] - 2 * cov[i, j]
+        expected.append(stats.norm.cdf((fit.scores[x] - fit.scores[y]) / np.sqrt(var)))
+    assert np.allclose(batched, expected)
+    assert fit.order_probability(int(a[0]), int(b[0])) == pytest.approx(batched[0])
