@@ -21,6 +21,7 @@ from quality import overlap
 from quality.agreement import pair_agreement
 from quality.consensus import ConsensusSettings, collect_votes, fit_consensus
 from quality.models import GoldScore, RaterQuality, TaskConsensus
+from quality.refresh import RankingRow, task_consensus_rows
 
 
 @receiver(ranking_submitted, dispatch_uid="quality-ranking-submitted")
@@ -60,8 +61,9 @@ def score_gold(ranking: Ranking, gold_order) -> GoldScore:
 
 def update_task_consensus(task: RankingTask) -> TaskConsensus:
     """The task's consensus from its own rankings, with its raters' reliabilities fixed (``fit_consensus``)."""
-    rows = list(task.rankings.values_list("rater_id", "order", "display_order"))
-    votes = collect_votes((rater, order, shown, task.prompt_id) for rater, order, shown in rows)
+    rows = [RankingRow(pk, task.pk, rater, order, shown, 0, [], task.prompt_id)
+            for pk, rater, order, shown in task.rankings.values_list("id", "rater_id", "order", "display_order")]
+    votes = collect_votes((r.rater_id, r.order, r.display, r.prompt_id) for r in rows)
     settings = ConsensusSettings()
     a, b = settings.reliability_prior
     known = {q.rater_id: q for q in RaterQuality.objects.filter(project_id=task.project_id,
@@ -74,13 +76,9 @@ def update_task_consensus(task: RankingTask) -> TaskConsensus:
         else:
             fixed[index] = (a / (a + b), None, [1 / 3] * 3)
     fit = fit_consensus(votes, settings, fixed_raters=fixed)
-    item = {cid: i for i, cid in enumerate(votes.items)}
-    ids = sorted(item, key=lambda c: -fit.scores[item[c]])
-    pairs = [[x, y, round(fit.order_probability(item[x], item[y]), 4)]
-             for n, x in enumerate(ids) for y in ids[n + 1:]]
+    row = task_consensus_rows(fit, rows)[0]  # the refresh's own builder, for one task
     consensus, _ = TaskConsensus.objects.update_or_create(task=task, defaults={
-        "order": ids, "pairs": pairs, "confidence": overlap.task_confidence(p for _, _, p in pairs),
-        "scores": {str(c): round(float(fit.scores[item[c]]), 4) for c in ids}, "rankings": len(rows)})
+        f: getattr(row, f) for f in ("order", "pairs", "confidence", "scores", "rankings")})
     return consensus
 
 
