@@ -115,6 +115,14 @@ class NDJSONRenderer(BaseRenderer):
         return (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def jsonl_response(rows, filename: str) -> StreamingHttpResponse:
+    """Stream rows as a JSON Lines download (never sniffed as anything else)."""
+    response = StreamingHttpResponse(jsonl_lines(rows), content_type=f"{NDJSON}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def _count_per_project(qs: QuerySet, project_field: str) -> Coalesce:
     counted = qs.filter(**{project_field: OuterRef("pk")}).order_by().values(project_field).annotate(n=Count("pk"))
     return Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0)
@@ -243,10 +251,7 @@ class ProjectViewSet(
             rows = iter_trl_pairs(project, ties=ties, exclude_flagged=exclude_flagged)
         else:
             rows = iter_rankings(project, exclude_flagged=exclude_flagged)
-        response = StreamingHttpResponse(jsonl_lines(rows), content_type=f"{NDJSON}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-{kind}.jsonl"'
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return jsonl_response(rows, f"project-{project.pk}-{kind}.jsonl")
 
 
 @extend_schema_view(

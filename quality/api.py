@@ -8,7 +8,6 @@ import csv
 import io
 
 from django.db import transaction
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -18,7 +17,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.exporter import jsonl_lines
+from annotation.api import NDJSON, NDJSONRenderer, jsonl_response
 from annotation.models import Membership
 from annotation.permissions import MANAGE, project_for
 from quality import figures, pausing
@@ -32,7 +31,6 @@ from quality.serializers import (
     UnpauseRequestSerializer,
 )
 
-NDJSON = "application/x-ndjson"
 CONSENSUS_KINDS = ("tasks", "trl")
 LEADERBOARD_FIELDS = ["rank", "model", "score", "low", "high", "elo", "elo_low", "elo_high", "games", "wins", "ties"]
 
@@ -53,14 +51,6 @@ class CSVRenderer(BaseRenderer):
             for key, value in (data or {}).items():
                 writer.writerow([key, value])
         return out.getvalue().encode()
-
-
-class NDJSONRenderer(BaseRenderer):
-    media_type = NDJSON
-    format = "jsonl"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return b"".join(line.encode() for line in jsonl_lines([data]))
 
 
 class QualityView(APIView):
@@ -169,7 +159,4 @@ class ConsensusExportView(APIView):
             if not 0.5 <= threshold <= 1:
                 raise ValidationError({"min_probability": "must be a number from 0.5 to 1"})
         rows = iter_consensus(project) if kind == "tasks" else iter_consensus_pairs(project, threshold)
-        response = StreamingHttpResponse(jsonl_lines(rows), content_type=f"{NDJSON}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-consensus-{kind}.jsonl"'
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return jsonl_response(rows, f"project-{project.pk}-consensus-{kind}.jsonl")
