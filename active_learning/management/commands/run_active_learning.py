@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from active_learning.pipeline import RoundError, run_round
 from active_learning.selection import STRATEGIES
+from annotation.importer import find_project
 from annotation.models import Project
 
 
@@ -22,11 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="store_true", help="send to Celery instead of running here")
 
     def handle(self, *args, **opts):
-        ref = opts["project"]
-        project = Project.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
-        project = project or Project.objects.filter(name=ref).first()
-        if project is None:
-            raise CommandError(f"no project with id or name {ref!r}")
+        try:
+            project = find_project(opts["project"])
+        except Project.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
         if opts["queue"]:
             from active_learning.tasks import run_round as task
 

@@ -7,6 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.importer import find_project
 from annotation.models import Project
 
 
@@ -19,11 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         from quality.refresh import refresh_project
 
-        key = opts["project"]
-        project = Project.objects.filter(pk=int(key)).first() if key.isdigit() else None
-        project = project or Project.objects.filter(name=key).first()
-        if project is None:
-            raise CommandError(f"no project {key!r}")
+        try:
+            project = find_project(opts["project"])
+        except Project.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
         tty = sys.stderr.isatty()
 
         def bar(fraction: float, stage: str) -> None:

@@ -6,6 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.importer import find_project
 from annotation.models import Project
 
 
@@ -21,11 +22,10 @@ class Command(BaseCommand):
                             help="a TrainConfig option, JSON value (e.g. --set lr=3e-5 --set max_length=128)")
 
     def handle(self, *args, **opts):
-        key = opts["project"]
-        project = Project.objects.filter(pk=int(key)).first() if key.isdigit() else None
-        project = project or Project.objects.filter(name=key).first()
-        if project is None:
-            raise CommandError(f"no project {key!r}")
+        try:
+            project = find_project(opts["project"])
+        except Project.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
         overrides = {}
         for item in opts["set"]:
             name, sep, raw = item.partition("=")
