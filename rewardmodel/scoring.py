@@ -41,55 +41,54 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _max_length(version_or_path, default: int = 256) -> int:
+def _encoding(version_or_path) -> tuple[int, str]:
+    """(max_length, keep) the version was trained with: scoring must cut texts as training did."""
     config = getattr(version_or_path, "config", None) or {}
-    return int(config.get("max_length", default))
+    return int(config.get("max_length", 256)), str(config.get("keep", "end"))
 
 
 def score(version, prompts: list[str], completions: list[str]) -> np.ndarray:
     from rewardmodel.trainer import predict
 
     model, tokenizer, device = load(version)
-    rewards, _ = predict(model, tokenizer, list(prompts), list(completions), _max_length(version), device=device)
+    max_length, keep = _encoding(version)
+    rewards, _ = predict(model, tokenizer, list(prompts), list(completions), max_length, device=device, keep=keep)
     return rewards.numpy()
 
 
-def _head(model):
-    for name in ("classifier", "score"):
-        if hasattr(model, name):
-            return name, getattr(model, name)
-    raise ValueError(f"{type(model).__name__} has no classifier/score head to take features from")
-
-
 def embed(version_or_path, prompts: list[str], completions: list[str], batch_size: int = 64) -> np.ndarray:
-    """Features the reward head sees, (n, hidden): pooled [CLS] for encoders, the last token for decoders."""
+    """Features the reward head sees, (n, hidden): what the classifier gets for encoders (pooled [CLS]), the last
+    real token's hidden state for decoders."""
     import torch
 
+    from rewardmodel import readout
     from rewardmodel.encoding import encode_pairs
     from rewardmodel.trainer import collate
 
     model, tokenizer, device = load(version_or_path)
-    encoded = encode_pairs(tokenizer, list(prompts), list(completions), _max_length(version_or_path))
-    name, head = _head(model)
+    max_length, keep = _encoding(version_or_path)
+    encoded = encode_pairs(tokenizer, list(prompts), list(completions), max_length, keep)
+    decoder = readout.reads_last_token(model)
     captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    hook = None if decoder else model.classifier.register_forward_pre_hook(
+        lambda _m, args: captured.append(args[0].detach()))
     out: list[np.ndarray] = []
     try:
         with torch.no_grad():
             for start in range(0, len(encoded.features), batch_size):
                 inputs = collate(tokenizer, encoded.features[start : start + batch_size], device)
-                captured.clear()
-                model(**inputs)
-                feats = captured[0].float()
-                if feats.dim() == 3:
-                    if name == "score":  # decoder: the head reads the last non-pad token
-                        last = inputs["attention_mask"].sum(dim=1) - 1
-                        feats = feats[torch.arange(feats.size(0), device=feats.device), last]
-                    else:  # encoder heads that pool inside (e.g. RoBERTa): the first token
+                if decoder:
+                    feats = readout.decoder_features(model, inputs)
+                else:
+                    captured.clear()
+                    model(**inputs)
+                    feats = captured[0]
+                    if feats.dim() == 3:  # encoder heads that pool inside (e.g. RoBERTa): the first token
                         feats = feats[:, 0]
-                out.append(feats.cpu().numpy())
+                out.append(feats.float().cpu().numpy())
     finally:
-        hook.remove()
+        if hook is not None:
+            hook.remove()
     if not out:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)
     return np.concatenate(out).astype(np.float32)

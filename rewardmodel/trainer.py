@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from rewardmodel import readout
 from rewardmodel.encoding import encode_pairs
 
 
@@ -35,6 +36,10 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     batch_rankings: int = 8  # rankings per optimiser step (each contributes K forwards)
     max_length: int = 256
+    # Which end of a completion survives when it alone is longer than max_length (rewardmodel.encoding); the prompt
+    # always loses its start first.
+    keep: str = "end"
+    chat_template: str = ""  # a Jinja chat template for decoder backbones; blank: the tokenizer's own
     margin: float = 0.0
     center_coef: float = 0.01
     max_grad_norm: float = 1.0
@@ -67,7 +72,8 @@ class TrainResult:
     n_rankings: int = 0
     n_pairs: int = 0
     n_forwards: int = 0
-    truncated: int = 0
+    truncated: int = 0  # completions whose text was cut to fit max_length (never dropped)
+    completions_cut: int = 0  # of those, how many lost part of the completion itself, not only prompt
     seconds: float = 0.0
     device: str = "cpu"
     resumed_from: int = 0  # the step a resumed run started from (0: from scratch)
@@ -170,7 +176,7 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     # Tokenize every completion once, up front.
     flat_prompts = [e.prompt for e in examples for _ in e.completions]
     flat_completions = [c for e in examples for c in e.completions]
-    encoded = encode_pairs(tokenizer, flat_prompts, flat_completions, config.max_length)
+    encoded = encode_pairs(tokenizer, flat_prompts, flat_completions, config.max_length, config.keep)
     offsets, start = [], 0
     for e in examples:
         offsets.append(start)
@@ -197,7 +203,7 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     result = TrainResult(n_rankings=len(examples), n_pairs=sum(len(e.pairs) for e in examples) * config.epochs,
-                         truncated=encoded.truncated, device=str(device))
+                         truncated=encoded.truncated, completions_cut=encoded.completions_cut, device=str(device))
     began = time.perf_counter()
     step = 0
     if resume is not None:
@@ -223,7 +229,7 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
                 pair_owner.extend([owner] * len(e.pairs))
             inputs = collate(tokenizer, features, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                rewards = model(**inputs).logits.squeeze(-1).float()
+                rewards = readout.rewards(model, inputs)
             weights = [examples[i].weight for i in batch]
             loss = ranking_loss(rewards, torch.tensor(pair_index, device=device),
                                 torch.tensor(pair_owner, device=device), len(batch), config.margin, config.center_coef,
@@ -256,21 +262,22 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
 
 @torch.no_grad()
 def predict(model, tokenizer, prompts: list[str], completions: list[str], max_length: int = 256,
-            batch_size: int = 64, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
-    """Rewards for text pairs (float32 on CPU) and how many were truncated; batches sorted by length."""
+            batch_size: int = 64, device: torch.device | None = None, keep: str = "end") -> tuple[torch.Tensor, int]:
+    """Rewards for text pairs (float32 on CPU) and how many were truncated; batches sorted by length.
+
+    Always in fp32, also on GPUs: evaluation compares close rewards (ties, flips between versions), which bf16's
+    8 bits of mantissa would blur.
+    """
     device = device or next(model.parameters()).device
-    encoded = encode_pairs(tokenizer, prompts, completions, max_length)
+    encoded = encode_pairs(tokenizer, prompts, completions, max_length, keep)
     order = sorted(range(len(prompts)), key=lambda i: len(encoded.features[i]["input_ids"]))
     out = torch.empty(len(prompts), dtype=torch.float32)
     was_training = model.training
     model.eval()
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         inputs = collate(tokenizer, [encoded.features[i] for i in idx], device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            logits = model(**inputs).logits.squeeze(-1).float().cpu()
-        out[torch.tensor(idx)] = logits
+        out[torch.tensor(idx)] = readout.rewards(model, inputs).cpu()
     if was_training:
         model.train()
     return out, encoded.truncated

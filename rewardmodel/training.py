@@ -40,14 +40,14 @@ def job_key(project_id: int, snapshot_sha: str, base_model: str, config: dict) -
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def build_model(base_model: str, seed: int):
+def build_model(base_model: str, seed: int, chat_template: str = ""):
     """(model, tokenizer) with the reward head initialised from `seed`: the head is new (random) in every version, and
     the seed is part of the job key, so it must decide the head as well as the data order."""
     from rewardmodel.backbones import load_backbone
     from rewardmodel.trainer import set_seed
 
     set_seed(seed)
-    return load_backbone(base_model)
+    return load_backbone(base_model, chat_template=chat_template)
 
 
 def check_max_length(base: str, max_length: int) -> None:
@@ -101,7 +101,7 @@ def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: Train
         prompts.extend([e.prompt] * len(e.completions))
         texts.extend(e.completions)
         owners.append(len(prompts) - len(e.completions))
-    rewards, truncated = predict(model, tokenizer, prompts, texts, config.max_length)
+    rewards, truncated = predict(model, tokenizer, prompts, texts, config.max_length, keep=config.keep)
     rewards = rewards.numpy()
 
     def diffs_of(r: np.ndarray) -> np.ndarray:
@@ -255,7 +255,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             if progress_hook:
                 progress_hook(step, total, loss)
 
-        model, tokenizer = build_model(base_model, config.seed)
+        model, tokenizer = build_model(base_model, config.seed, config.chat_template)
         saved = version.directory / CHECKPOINT
         resume = torch_load(saved) if saved.is_file() else None
 
@@ -282,6 +282,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             "train_rankings": result.n_rankings,
             "train_pairs": result.n_pairs,
             "train_truncated": result.truncated,
+            "train_completions_cut": result.completions_cut,
+            "truncation_keeps": f"the completion's {config.keep}",
             "truncated": result.truncated + evaluation["heldout_truncated"],
             "train_seconds": result.seconds,
             "pairs_per_second": result.n_pairs / result.seconds if result.seconds else None,
