@@ -234,6 +234,9 @@ else:
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_TASK_SOFT_TIME_LIMIT", 30 * 60))
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("VERDICT_TASK_TIME_LIMIT", 31 * 60))
 VERDICT_MAX_DELIVERIES = int(os.environ.get("VERDICT_MAX_DELIVERIES", 3))
+# A training saves a checkpoint every this many optimiser steps (0: only at a warm shutdown), so a redelivered job
+# after a lost worker resumes instead of starting over.
+VERDICT_CHECKPOINT_EVERY = int(os.environ.get("VERDICT_CHECKPOINT_EVERY", 50))
 VERDICT_BEAT_LOCK_TTL = int(os.environ.get("VERDICT_BEAT_LOCK_TTL", 60))  # config/beat_lock.py
 # A process that loads torch keeps its memory: recycle worker processes after this many tasks (0: never). The GPU
 # worker in deploy/docker-compose.yml recycles after every task.

@@ -66,13 +66,40 @@ def load_tokenizer(path: str | Path, decoder: bool | None = None, chat_template:
     return tokenizer
 
 
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def holds_model(path: str | Path) -> bool:
+    """Whether a folder holds a reward model: full weights (config.json) or LoRA adapters over a base."""
+    return (Path(path) / "config.json").is_file() or (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base(path: str | Path) -> Path | None:
+    """The base model folder a LoRA version's adapters apply to (None for a full model)."""
+    import json
+
+    config = Path(path) / ADAPTER_CONFIG
+    if not config.is_file():
+        return None
+    base = Path(json.loads(config.read_text())["base_model_name_or_path"])
+    if not (base / "config.json").is_file():
+        raise FileNotFoundError(f"the LoRA adapters at {path} apply to base model {base}, which is gone")
+    return base
+
+
 def load_backbone(path: str | Path, chat_template: str = ""):
-    """(model with one reward logit, tokenizer) from a local folder, safetensors only."""
+    """(model with one reward logit, tokenizer) from a local folder, safetensors only; a folder of LoRA adapters
+    (a version trained with lora_r) loads over its base model as a PEFT model."""
     from transformers import AutoModelForSequenceClassification
 
+    base = adapter_base(path)
     # safetensors only: a .bin checkpoint is a pickle, and loading one can run code.
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, local_files_only=True,
+    model = AutoModelForSequenceClassification.from_pretrained(str(base or path), num_labels=1, local_files_only=True,
                                                                use_safetensors=True)
+    if base is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
     tokenizer = load_tokenizer(path, decoder=is_decoder(model.config), chat_template=chat_template)
     # Only for callers of the model's own forward; Verdict reads rewards by attention mask (rewardmodel.readout).
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rewardmodel import gate
+from rewardmodel.backbones import holds_model
 from rewardmodel.models import RewardModelVersion
 
 
@@ -37,7 +38,7 @@ def promote(version: RewardModelVersion, by: str | None = None) -> RewardModelVe
     """
     if version.status not in (RewardModelVersion.READY, RewardModelVersion.REJECTED):
         raise ValueError(f"version {version.number} is {version.status}; only finished versions can be promoted")
-    if not (version.directory / "config.json").is_file():
+    if not holds_model(version.directory):
         raise FileNotFoundError(f"weights of version {version.number} are missing at {version.directory}")
     with transaction.atomic():
         RewardModelVersion.objects.select_for_update().filter(project_id=version.project_id)

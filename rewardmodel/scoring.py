@@ -18,14 +18,14 @@ def _folder(version_or_path) -> Path:
 
 def load(version_or_path):
     """(model, tokenizer, device) in eval mode, on CUDA when present; cached."""
-    from rewardmodel.backbones import load_backbone
+    from rewardmodel.backbones import holds_model, load_backbone
     from rewardmodel.trainer import pick_device
 
     folder = _folder(version_or_path)
     key = str(folder.resolve())
     with _LOCK:
         if key not in _CACHE:
-            if not (folder / "config.json").is_file():
+            if not holds_model(folder):
                 raise FileNotFoundError(f"no reward model at {folder}")
             model, tokenizer = load_backbone(folder)
             device = pick_device("auto")

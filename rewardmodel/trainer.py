@@ -52,6 +52,15 @@ class TrainConfig:
     # then judged on the same held-out prompts, which none of them trained on (the promotion gate relies on it).
     split_seed: int = 0
     disable_dropout: bool = True  # dropout adds noise to reward differences; TRL's RewardConfig turns it off too
+    # Memory and speed (rewardmodel.memory settles "auto"/None from the backbone's size and the device's memory).
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (CUDA only; fp16 with a gradient scaler)
+    gradient_checkpointing: bool | None = None  # None: on for big backbones on a GPU
+    grad_accum: int = 1  # batches per optimiser step
+    lora_r: int | None = 0  # LoRA rank through peft; 0: full fine-tuning; None: LoRA when full does not fit the GPU
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: str = "all-linear"  # peft's target_modules: "all-linear" or comma-separated module names
+    deterministic: bool = True  # torch's deterministic algorithms where the device has them (warns where not)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> TrainConfig:
@@ -59,7 +68,26 @@ class TrainConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**data).checked()
+
+    def checked(self) -> TrainConfig:
+        """Refuse values that would only fail (or silently do something else) deep inside training."""
+        from rewardmodel.encoding import KEEP
+        from rewardmodel.memory import PRECISIONS
+
+        problems = []
+        if self.keep not in KEEP:
+            problems.append(f"keep must be one of {KEEP}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {PRECISIONS}")
+        for name in ("epochs", "batch_rankings", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if self.lora_r is not None and self.lora_r < 0:
+            problems.append("lora_r must be 0 (off), a positive rank, or null (auto)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +105,9 @@ class TrainResult:
     seconds: float = 0.0
     device: str = "cpu"
     resumed_from: int = 0  # the step a resumed run started from (0: from scratch)
+    resolved: dict = field(default_factory=dict)  # the memory plan this run used (rewardmodel.memory)
+    peak_memory_mib: float | None = None  # CUDA only
+    model: object = None  # the trained module: the model given, or its PEFT wrapper when LoRA is on
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -112,10 +143,9 @@ def ranking_loss(rewards: torch.Tensor, pair_index: torch.Tensor, pair_owner: to
     """
     diff = rewards[pair_index[:, 0]] - rewards[pair_index[:, 1]] - margin
     per_pair = -torch.nn.functional.logsigmoid(diff)
-    sums = torch.zeros(n_rankings, device=rewards.device, dtype=per_pair.dtype).index_add(0, pair_owner, per_pair)
-    counts = torch.zeros(n_rankings, device=rewards.device, dtype=per_pair.dtype).index_add(
-        0, pair_owner, torch.ones_like(per_pair))
-    per_ranking = sums / counts.clamp(min=1)
+    # Sum per ranking through a (rankings × pairs) one-hot product: index_add's atomics are nondeterministic on CUDA.
+    owner = (pair_owner.unsqueeze(0) == torch.arange(n_rankings, device=rewards.device).unsqueeze(1)).to(per_pair.dtype)
+    per_ranking = (owner @ per_pair) / owner.sum(1).clamp(min=1)
     if weights is None:
         loss = per_ranking.mean()
     else:
@@ -141,6 +171,43 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def use_deterministic_algorithms(device: torch.device) -> None:
+    """Deterministic kernels where torch has them; where it has none, torch warns instead of failing the run."""
+    import os
+
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def prepare_model(model, config: TrainConfig, device: torch.device):
+    """(module to train, memory plan): the plan settled, checkpointing on if planned, LoRA adapters if planned."""
+    from rewardmodel import memory
+
+    n_params = sum(p.numel() for p in model.parameters())
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    chosen = memory.plan(n_params, device.type, memory.device_memory(device), bf16, config.precision,
+                         config.gradient_checkpointing, config.lora_r)
+    if chosen.gradient_checkpointing:
+        # transformers 5 renamed it (the old name warns); 4.x has only the old one.
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if chosen.lora_r:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        targets = config.lora_targets if config.lora_targets == "all-linear" else [
+            t.strip() for t in config.lora_targets.split(",") if t.strip()]
+        # SEQ_CLS keeps the new reward head (classifier/score) fully trainable and saves it with the adapters.
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=chosen.lora_r,
+                                                 lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                                                 target_modules=targets))
+    return model, chosen
+
+
 class TrainingInterrupted(Exception):
     """Training stopped at a step boundary because should_stop() said so; its state went to checkpoint()."""
 
@@ -149,29 +216,43 @@ class TrainingInterrupted(Exception):
         self.step, self.total = step, total
 
 
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    """What a checkpoint must hold: every trainable tensor (with LoRA, only the adapters and the head)."""
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if k in names}
+
+
 def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
           progress: Callable[[int, int, float], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           checkpoint: Callable[[dict], None] | None = None,
-          resume: dict | None = None) -> TrainResult:
-    """Train `model` in place on rankings; `progress(step, total, loss)` is called after every optimiser step.
+          resume: dict | None = None,
+          checkpoint_every: int = 0) -> TrainResult:
+    """Train `model` on rankings; `progress(step, total, loss)` is called after every optimiser step.
 
-    After a step, when `should_stop()` holds, the state (model, optimiser, schedule, losses, step) goes to
-    `checkpoint(state)` and TrainingInterrupted is raised. `resume=state` continues such a run: the batch plan is
-    the same (same seed), so it skips the steps already taken and goes on with the saved weights and optimiser.
+    The trained module is ``result.model``: `model` itself, trained in place, or with LoRA its PEFT wrapper.
+    Every `checkpoint_every` steps (0: never), and after a step where `should_stop()` holds, the state (trainable
+    weights, optimiser, schedule, losses, step) goes to `checkpoint(state)`; in the second case TrainingInterrupted
+    is raised. `resume=state` continues such a run: the batch plan is the same (same seed), so it skips the steps
+    already taken and goes on with the saved weights and optimiser.
     """
     examples = [e for e in examples if e.pairs and e.weight > 0]
     if not examples:
         raise ValueError("no ranking with at least one pair and a weight above 0 to train on")
+    config.checked()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     set_seed(config.seed)
     device = pick_device(config.device)
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if config.deterministic:
+        use_deterministic_algorithms(device)
+    model, chosen = prepare_model(model, config, device)
     model.to(device)
     if config.disable_dropout:
         switch_off_dropout(model)
     model.train()
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen.precision)
+    scaler = torch.amp.GradScaler("cuda") if chosen.precision == "fp16" else None
 
     # Tokenize every completion once, up front.
     flat_prompts = [e.prompt for e in examples for _ in e.completions]
@@ -185,13 +266,15 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
                for i, e in enumerate(examples)]
 
     rng = random.Random(config.seed)
-    plan = [_batches(lengths, config.batch_rankings, config.bucket_chunk, rng) for _ in range(config.epochs)]
-    total = sum(len(p) for p in plan)
+    batches = [b for _ in range(config.epochs)
+               for b in _batches(lengths, config.batch_rankings, config.bucket_chunk, rng)]
+    steps_plan = [batches[i : i + config.grad_accum] for i in range(0, len(batches), config.grad_accum)]
+    total = len(steps_plan)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     params = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-         "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in trainable if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in trainable if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     warmup = int(total * config.warmup_ratio)
@@ -203,23 +286,35 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     result = TrainResult(n_rankings=len(examples), n_pairs=sum(len(e.pairs) for e in examples) * config.epochs,
-                         truncated=encoded.truncated, completions_cut=encoded.completions_cut, device=str(device))
+                         truncated=encoded.truncated, completions_cut=encoded.completions_cut, device=str(device),
+                         resolved=chosen.as_dict(), model=model)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     began = time.perf_counter()
     step = 0
     if resume is not None:
         if resume.get("total") != total:
             raise ValueError(f"checkpoint is for {resume.get('total')} steps, this plan has {total}")
-        model.load_state_dict(resume["model"])
+        missing = set(_trainable_state(model)) - set(resume["model"])
+        if missing:
+            raise ValueError(f"checkpoint lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[0]}")
+        model.load_state_dict(resume["model"], strict=False)
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
+        if scaler is not None and resume.get("scaler"):
+            scaler.load_state_dict(resume["scaler"])
         step, result.losses = int(resume["step"]), list(resume["losses"])
         result.resumed_from = step
-    done = step
-    for epoch_plan in plan:
-        for batch in epoch_plan:
-            if done:  # taken before the checkpoint
-                done -= 1
-                continue
+
+    def state() -> dict:
+        return {"step": step, "total": total, "losses": list(result.losses), "model": _trainable_state(model),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None}
+
+    for group in steps_plan[step:]:
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = 0.0
+        for batch in group:
             features, pair_index, pair_owner = [], [], []
             for owner, i in enumerate(batch):
                 base = len(features)
@@ -228,34 +323,43 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
                 pair_index.extend((base + w, base + lo) for w, lo in e.pairs)
                 pair_owner.extend([owner] * len(e.pairs))
             inputs = collate(tokenizer, features, device)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            with torch.autocast(device_type=device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 rewards = readout.rewards(model, inputs)
             weights = [examples[i].weight for i in batch]
             loss = ranking_loss(rewards, torch.tensor(pair_index, device=device),
                                 torch.tensor(pair_owner, device=device), len(batch), config.margin, config.center_coef,
                                 None if all(w == 1.0 for w in weights) else torch.tensor(weights, device=device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"training loss became {value} at step {step}")
-            result.losses.append(value)
+            loss = loss / len(group)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            step_loss = step_loss + loss.detach()
             result.n_forwards += len(features)
-            if progress:
-                progress(step, total, value)
-            if should_stop is not None and step < total and should_stop():
-                if checkpoint is not None:
-                    checkpoint({"step": step, "total": total, "losses": list(result.losses),
-                                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
-                raise TrainingInterrupted(step, total)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], config.max_grad_norm)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        step += 1
+        value = float(step_loss)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training loss became {value} at step {step}")
+        result.losses.append(value)
+        if step < total and checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
+            checkpoint(state())
+        if progress:
+            progress(step, total, value)
+        if should_stop is not None and step < total and should_stop():
+            if checkpoint is not None:
+                checkpoint(state())
+            raise TrainingInterrupted(step, total)
     result.steps = step
     result.seconds = time.perf_counter() - began
+    if device.type == "cuda":
+        result.peak_memory_mib = torch.cuda.max_memory_allocated(device) / 2**20
     model.eval()
     return result
 

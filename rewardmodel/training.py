@@ -267,11 +267,15 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             os.replace(saved.with_suffix(".tmp"), saved)  # a half-written checkpoint never replaces a whole one
 
         try:
+            # Checkpoints every few steps too: a worker lost without warning (SIGKILL, OOM, a dead node) is
+            # redelivered and resumes from the last one instead of starting over.
             result: TrainResult = train(model, tokenizer, [snap.examples[i] for i in train_idx], config, on_step,
-                                        should_stop=shutdown.requested, checkpoint=save_checkpoint, resume=resume)
+                                        should_stop=shutdown.requested, checkpoint=save_checkpoint, resume=resume,
+                                        checkpoint_every=settings.VERDICT_CHECKPOINT_EVERY)
         except TrainingInterrupted as stop:
             return _give_back(run, version, stop)
         saved.unlink(missing_ok=True)
+        model = result.model  # with LoRA, the PEFT wrapper: saved as adapters
         active = registry.active_version(project_id)
         parent = version.parent if version.parent and version.parent.status == RewardModelVersion.READY else None
         evaluation, heldout_diffs = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active,
@@ -290,6 +294,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             "device": result.device,
             "trigger": trigger,
             "resumed_from_step": result.resumed_from or None,
+            "resolved": result.resolved,
+            "peak_memory_mib": result.peak_memory_mib,
         })
         write_version_dir(version.directory, model.cpu(), tokenizer, {
             "training_config.json": stored_config, "snapshot.json": snap_info, "metrics.json": metrics})

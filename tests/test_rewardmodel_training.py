@@ -23,14 +23,16 @@ FAST = {"lr": 2e-3, "batch_rankings": 4, "max_length": 48, "seed": 3, "device": 
 pytestmark = pytest.mark.usefixtures("model_root")  # conftest: a model store of its own per test
 
 
-def kill_training_midway(sigkill_when, project, tiny, tmp_path, task_id: str) -> None:
-    """Run a training as job `task_id` in a subprocess and SIGKILL it after its first step, as a crash would."""
+def kill_training_midway(sigkill_when, project, tiny, tmp_path, task_id: str, at_step: int = 1) -> None:
+    """Run a training as job `task_id` in a subprocess and SIGKILL it after step `at_step`, as a crash would."""
     marker = tmp_path / "started"
     script = f"""
 import django, time, pathlib
 django.setup()
 from rewardmodel.training import run_training
 def hook(step, total, loss):
+    if step < {at_step}:
+        return
     pathlib.Path({str(marker)!r}).touch()
     time.sleep(60)
 run_training({project.pk}, task_id={task_id!r}, backbone={str(tiny)!r}, overrides={FAST!r}, progress_hook=hook)
@@ -167,14 +169,15 @@ def test_promotion_rule_and_rollback(project, make_task, rater, rater2, tiny, le
 
 
 @pytest.mark.django_db(transaction=True)
-def test_killed_worker_leaves_active_model_intact(project, make_task, rater, rater2, tiny, model_root, tmp_path,
-                                                   lenient_gate, sigkill_when):
+def test_killed_worker_leaves_active_model_intact_and_resumes(project, make_task, rater, rater2, tiny, model_root,
+                                                               tmp_path, lenient_gate, sigkill_when, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("needs a database a subprocess can share (PostgreSQL)")
     add_rankings(project, make_task, [rater, rater2], 8)
     v1 = RewardModelVersion.objects.get(pk=run_training(project.pk, backbone=str(tiny), overrides=FAST)["version_id"])
     add_rankings(project, make_task, [rater], 4, seed=5)
-    kill_training_midway(sigkill_when, project, tiny, tmp_path, "killed-job")
+    monkeypatch.setenv("VERDICT_CHECKPOINT_EVERY", "1")  # the worker checkpoints every step; killed after step 2
+    kill_training_midway(sigkill_when, project, tiny, tmp_path, "killed-job", at_step=2)
     assert registry.active_version(project) == v1
     half = RewardModelVersion.objects.get(project=project, number=2)
     assert half.status == RewardModelVersion.TRAINING and not half.is_active
@@ -188,6 +191,8 @@ def test_killed_worker_leaves_active_model_intact(project, make_task, rater, rat
     assert half.status in (RewardModelVersion.READY, RewardModelVersion.REJECTED)
     assert RewardModelVersion.objects.filter(project=project).count() == 2
     assert (half.directory / "model.safetensors").is_file()
+    assert half.metrics["resumed_from_step"] == 2  # from the killed worker's last checkpoint, not from scratch
+    assert not (half.directory / "checkpoint.pt").exists()
 
 
 def test_all_tied_rankings_do_not_count_as_new_forever(project, make_task, rater):
