@@ -9,7 +9,9 @@ Raters appear only as ``rater_id`` (their numeric user id), never by username. E
 from a re-ask (``"reask": true`` and the ``origin_task_id`` whose comparison it asks again), so a trainer can
 weigh or drop repeated questions; a re-ask is never answered by a rater who saw its prompt before. Every row
 carries the ranking's training ``weight`` (its rater's reliability from the quality refresh; 0 for an excluded
-rater; 1 before any refresh). The per-task consensus export lives with the consensus, in ``quality.exporter``.
+rater; 1 before any refresh) and its provenance: ``source`` (``rater`` or ``imported``), ``dataset`` and the
+dataset's ``original_rater`` id for imported rankings (``annotation.preference_import``).
+The per-task consensus export lives with the consensus, in ``quality.exporter``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: 
                 "reask": ranking.task.origin_id is not None,
                 "origin_task_id": ranking.task.origin_id,
                 "weight": ranking.weight,
+                **provenance(ranking),
             }
             if ties == "mark":
                 row["tie"] = tie
@@ -103,7 +106,13 @@ def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[d
             "origin_task_id": task.origin_id,
             "submitted_at": ranking.submitted_at.isoformat(),
             "weight": ranking.weight,
+            **provenance(ranking),
         }
+
+
+def provenance(ranking: Ranking) -> dict:
+    """Where a ranking came from: a rater in Verdict, or an imported dataset (with its own rater id)."""
+    return {"source": ranking.source, "dataset": ranking.dataset, "original_rater": ranking.original_rater}
 
 
 def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:

@@ -121,28 +121,29 @@ def _metadata(obj: dict, where: str) -> dict:
     return value
 
 
-def _gold(value: Any, n: int) -> list[list[int]]:
-    """Tie groups of 0-based completion indexes covering 0..n-1 exactly once."""
+def tie_groups(value: Any, n: int, field: str = "gold") -> list[list[int]]:
+    """Tie groups of 0-based completion indexes, best first, covering 0..n-1 exactly once (`field` names it in
+    errors)."""
     if not isinstance(value, list) or not value:
-        raise _LineError("'gold' must be a non-empty list of tie groups of completion indexes, best first")
+        raise _LineError(f"{field!r} must be a non-empty list of tie groups of completion indexes, best first")
     groups: list[list[int]] = []
     for group in value:
         if isinstance(group, int) and not isinstance(group, bool):
             group = [group]
         if not isinstance(group, list) or not group:
-            raise _LineError("'gold': each tie group must be a non-empty list of completion indexes")
+            raise _LineError(f"{field!r}: each tie group must be a non-empty list of completion indexes")
         for i in group:
             if not isinstance(i, int) or isinstance(i, bool):
-                raise _LineError(f"'gold': indexes must be integers, got {i!r}")
+                raise _LineError(f"{field!r}: indexes must be integers, got {i!r}")
             if not 0 <= i < n:
-                raise _LineError(f"'gold': index {i} is out of range for {n} completions (0-based)")
+                raise _LineError(f"{field!r}: index {i} is out of range for {n} completions (0-based)")
         groups.append(sorted(group))
     flat = [i for g in groups for i in g]
     if len(flat) != len(set(flat)):
-        raise _LineError("'gold': an index appears more than once")
+        raise _LineError(f"{field!r}: an index appears more than once")
     if len(flat) != n:
         missing = sorted(set(range(n)) - set(flat))
-        raise _LineError(f"'gold' must order every completion; missing indexes {missing}")
+        raise _LineError(f"{field!r} must order every completion; missing indexes {missing}")
     return groups
 
 
@@ -223,7 +224,7 @@ def _parse_line(raw: str, line_no: int, k: int, limits: TextLimits) -> _Record:
                 _metadata(c, where),
             )
         )
-    gold = _gold(obj["gold"], len(completions)) if obj.get("gold") is not None else None
+    gold = tie_groups(obj["gold"], len(completions)) if obj.get("gold") is not None else None
     return _Record(line_no, prompt, external_id, metadata, priority, completions, gold)
 
 

@@ -262,8 +262,17 @@ class Assignment(models.Model):
         return self.status == self.LEASED and self.expires_at > timezone.now()
 
 
+class RankingQuerySet(models.QuerySet):
+    def from_raters(self) -> RankingQuerySet:
+        """Rankings made in Verdict by its raters: imported datasets carry no rater to judge (quality statistics)."""
+        return self.filter(source=Ranking.RATER)
+
+
 class Ranking(models.Model):
     FLAG_CHOICES = ["unsafe", "broken", "duplicate", "unsure"]
+    RATER = "rater"
+    IMPORTED = "imported"
+    SOURCES = [(RATER, "A rater in Verdict"), (IMPORTED, "Imported preference data")]
 
     assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="ranking")
     task = models.ForeignKey(RankingTask, on_delete=models.CASCADE, related_name="rankings")
@@ -280,6 +289,14 @@ class Ranking(models.Model):
     weight = models.FloatField(
         default=1.0, help_text="Training weight: its rater's estimated reliability, 0 for an excluded rater (set by "
         "the quality refresh; 1 until the first one).")
+    # Provenance: imported rankings belong to their dataset's import account (inactive, never a member), and keep
+    # the dataset's own name for the person who made them.
+    source = models.CharField(max_length=16, choices=SOURCES, default=RATER)
+    dataset = models.CharField(max_length=200, blank=True, help_text="Imported: the dataset it came from.")
+    original_rater = models.CharField(max_length=200, blank=True,
+                                      help_text="Imported: the rater id the dataset gives, if any.")
+
+    objects = RankingQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["task", "submitted_at"], name="ranking_task_idx")]

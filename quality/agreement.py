@@ -295,7 +295,7 @@ def project_agreement(project, max_rankings: int | None = None) -> ProjectAgreem
     from annotation.models import Assignment, Ranking, RankingTask
 
     rows = (
-        Ranking.objects.filter(task__project=project)
+        Ranking.objects.filter(task__project=project).from_raters()
         .order_by("-id")
         .values_list("task_id", "rater_id", "order", "display_order", "time_spent_ms", "flags")
     )

@@ -50,7 +50,7 @@ class RankingRow:
 
 
 def read_rankings(project: Project) -> list[RankingRow]:
-    rows = (Ranking.objects.filter(task__project=project).order_by("id")
+    rows = (Ranking.objects.filter(task__project=project).from_raters().order_by("id")
             .values_list("id", "task_id", "rater_id", "order", "display_order", "time_spent_ms", "flags",
                          "task__prompt_id"))
     return [RankingRow(*r) for r in rows.iterator(chunk_size=CHUNK)]

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,11 @@ def refresh_stale_projects() -> list[int]:
     from annotation.models import Project
 
     queued = []
-    projects = Project.objects.annotate(last_ranking=Max("tasks__rankings__id")).filter(last_ranking__isnull=False)
+    from annotation.models import Ranking
+
+    # Imported rankings have no rater to judge: they never make a project stale.
+    projects = Project.objects.annotate(last_ranking=Max(
+        "tasks__rankings__id", filter=Q(tasks__rankings__source=Ranking.RATER))).filter(last_ranking__isnull=False)
     for project in projects.select_related("quality_report"):
         report = getattr(project, "quality_report", None)
         seen = (report.summary or {}).get("last_ranking_id") if report else None

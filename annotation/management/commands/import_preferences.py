@@ -1,0 +1,57 @@
+"""manage.py import_preferences --project X FILE [--dataset NAME] — pairs or rankings others made, streamed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.importer import ImportFailed, find_project
+from annotation.models import Project
+from annotation.preference_import import import_preferences
+
+MAX_ERRORS_SHOWN = 50
+
+
+class Command(BaseCommand):
+    help = ("Import preference data (TRL prompt/chosen/rejected pairs, HH-RLHF transcripts, or rankings) from JSONL "
+            "or Parquet as rankings with provenance; streamed, all rows or none.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help=".jsonl, .jsonl.gz or .parquet file")
+        parser.add_argument("--project", required=True, help="project id or exact name")
+        parser.add_argument("--dataset", default="", help="the dataset's name (default: the file's name)")
+
+    def handle(self, *args, path: str, project: str, dataset: str, **options) -> None:
+        try:
+            target = find_project(project)
+        except Project.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
+        file = Path(path)
+        if not file.is_file():
+            raise CommandError(f"no such file: {path}")
+        tty = sys.stderr.isatty()
+
+        def bar(done: int, total: int | None) -> None:
+            if total:
+                filled = int(30 * done / max(1, total))
+                line = f"[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} rows"
+            else:
+                line = f"{done:,} rows"
+            self.stderr.write(("\r" + line.ljust(60)) if tty else line, ending="" if tty else "\n")
+
+        try:
+            summary = import_preferences(target, file, dataset, progress=bar)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        except ImportFailed as exc:
+            if tty:
+                self.stderr.write("")
+            for row, message in exc.errors[:MAX_ERRORS_SHOWN]:
+                self.stderr.write(f"{path}:{row}: {message}")
+            raise CommandError(f"{len(exc.errors)} error(s) in {path}; nothing was imported") from None
+        if tty:
+            self.stderr.write("")
+        self.stdout.write(json.dumps(summary.as_dict()))
