@@ -237,6 +237,11 @@ VERDICT_MAX_DELIVERIES = int(os.environ.get("VERDICT_MAX_DELIVERIES", 3))
 # A training saves a checkpoint every this many optimiser steps (0: only at a warm shutdown), so a redelivered job
 # after a lost worker resumes instead of starting over.
 VERDICT_CHECKPOINT_EVERY = int(os.environ.get("VERDICT_CHECKPOINT_EVERY", 50))
+# Training across processes (rewardmodel.distributed, torchrun + DDP): processes per machine ("auto": one per GPU),
+# machines, and the first machine's rendezvous host:port when there are several.
+VERDICT_TRAIN_PROCESSES = os.environ.get("VERDICT_TRAIN_PROCESSES", "auto")
+VERDICT_TRAIN_NODES = int(os.environ.get("VERDICT_TRAIN_NODES", 1))
+VERDICT_TRAIN_RDZV_ENDPOINT = os.environ.get("VERDICT_TRAIN_RDZV_ENDPOINT", "")
 VERDICT_BEAT_LOCK_TTL = int(os.environ.get("VERDICT_BEAT_LOCK_TTL", 60))  # config/beat_lock.py
 # A process that loads torch keeps its memory: recycle worker processes after this many tasks (0: never). The GPU
 # worker in deploy/docker-compose.yml recycles after every task.

@@ -44,3 +44,15 @@ def rewards(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     if reads_last_token(model):
         return _unwrapped(model).score(decoder_features(model, inputs)).squeeze(-1).float()
     return model(**inputs).logits.squeeze(-1).float()
+
+
+class RewardReader(torch.nn.Module):
+    """A model whose forward is the reward read: what DistributedDataParallel wraps, so that its gradient hooks see
+    the forward that really runs (the decoder read calls the base model and the head, not the model's forward)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return rewards(self.model, inputs)

@@ -136,23 +136,24 @@ def collate(tokenizer, features: list[dict[str, list[int]]], device: torch.devic
 
 
 def ranking_loss(rewards: torch.Tensor, pair_index: torch.Tensor, pair_owner: torch.Tensor, n_rankings: int,
-                 margin: float, center_coef: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+                 margin: float, center_coef: float, weights: torch.Tensor | None = None,
+                 total_weight: float | None = None, total_rewards: int | None = None) -> torch.Tensor:
     """Weighted mean over rankings of (mean over the ranking's pairs of −log σ(r_w − r_l − margin)), + λ·mean(r²).
 
     `weights` (one per ranking, default all 1) say how much each ranking counts, e.g. its rater's reliability.
+    `total_weight`/`total_rewards` (default: this batch's) divide the sums instead: a process of a distributed job
+    holds a shard of the batch, and its share of the whole batch's loss is its sums over the whole batch's totals.
     """
     diff = rewards[pair_index[:, 0]] - rewards[pair_index[:, 1]] - margin
     per_pair = -torch.nn.functional.logsigmoid(diff)
     # Sum per ranking through a (rankings × pairs) one-hot product: index_add's atomics are nondeterministic on CUDA.
     owner = (pair_owner.unsqueeze(0) == torch.arange(n_rankings, device=rewards.device).unsqueeze(1)).to(per_pair.dtype)
     per_ranking = (owner @ per_pair) / owner.sum(1).clamp(min=1)
-    if weights is None:
-        loss = per_ranking.mean()
-    else:
-        weights = weights.to(per_ranking.dtype)
-        loss = (per_ranking * weights).sum() / weights.sum().clamp(min=1e-12)
+    weights = torch.ones_like(per_ranking) if weights is None else weights.to(per_ranking.dtype)
+    denominator = weights.sum() if total_weight is None else torch.tensor(total_weight, device=rewards.device)
+    loss = (per_ranking * weights).sum() / denominator.clamp(min=1e-12)
     if center_coef:
-        loss = loss + center_coef * rewards.pow(2).mean()
+        loss = loss + center_coef * rewards.pow(2).sum() / (total_rewards or rewards.numel())
     return loss
 
 
@@ -208,6 +209,21 @@ def prepare_model(model, config: TrainConfig, device: torch.device):
     return model, chosen
 
 
+def save_checkpoint(state: dict, path) -> None:
+    """Write a training state; a half-written file never replaces a whole one."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def load_checkpoint(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only: no pickles
+
+
 class TrainingInterrupted(Exception):
     """Training stopped at a step boundary because should_stop() said so; its state went to checkpoint()."""
 
@@ -222,12 +238,22 @@ def _trainable_state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if k in names}
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job (rewardmodel.distributed): the process group is already set up."""
+
+    rank: int
+    world: int
+    local_rank: int
+
+
 def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
           progress: Callable[[int, int, float], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           checkpoint: Callable[[dict], None] | None = None,
           resume: dict | None = None,
-          checkpoint_every: int = 0) -> TrainResult:
+          checkpoint_every: int = 0,
+          dist: Distributed | None = None) -> TrainResult:
     """Train `model` on rankings; `progress(step, total, loss)` is called after every optimiser step.
 
     The trained module is ``result.model``: `model` itself, trained in place, or with LoRA its PEFT wrapper.
@@ -235,6 +261,9 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     weights, optimiser, schedule, losses, step) goes to `checkpoint(state)`; in the second case TrainingInterrupted
     is raised. `resume=state` continues such a run: the batch plan is the same (same seed), so it skips the steps
     already taken and goes on with the saved weights and optimiser.
+
+    With `dist`, every process plans the same batches and takes its share of each (rankings rank, rank + world, …);
+    DDP averages the gradients, and each share's loss is scaled so the step is the single-process step.
     """
     examples = [e for e in examples if e.pairs and e.weight > 0]
     if not examples:
@@ -244,6 +273,9 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
         torch.set_num_threads(config.num_threads)
     set_seed(config.seed)
     device = pick_device(config.device)
+    if dist is not None and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
     if config.deterministic:
         use_deterministic_algorithms(device)
     model, chosen = prepare_model(model, config, device)
@@ -251,6 +283,11 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     if config.disable_dropout:
         switch_off_dropout(model)
     model.train()
+    forward = readout.RewardReader(model)
+    if dist is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen.precision)
     scaler = torch.amp.GradScaler("cuda") if chosen.precision == "fp16" else None
 
@@ -315,8 +352,17 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         for batch in group:
+            mine, weights = batch, [examples[i].weight for i in batch]
+            totals = {}
+            if dist is not None:
+                totals = {"total_weight": sum(weights),
+                          "total_rewards": sum(len(examples[i].completions) for i in batch)}
+                mine = batch[dist.rank :: dist.world]
+                # A share left empty by a short last batch still runs (weight 0): every process must take part.
+                weights = [examples[i].weight for i in mine] if mine else [0.0]
+                mine = mine or batch[:1]
             features, pair_index, pair_owner = [], [], []
-            for owner, i in enumerate(batch):
+            for owner, i in enumerate(mine):
                 base = len(features)
                 e = examples[i]
                 features.extend(encoded.features[offsets[i] + j] for j in range(len(e.completions)))
@@ -324,15 +370,22 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
                 pair_owner.extend([owner] * len(e.pairs))
             inputs = collate(tokenizer, features, device)
             with torch.autocast(device_type=device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                rewards = readout.rewards(model, inputs)
-            weights = [examples[i].weight for i in batch]
+                rewards = forward(**inputs)
             loss = ranking_loss(rewards, torch.tensor(pair_index, device=device),
-                                torch.tensor(pair_owner, device=device), len(batch), config.margin, config.center_coef,
-                                None if all(w == 1.0 for w in weights) else torch.tensor(weights, device=device))
+                                torch.tensor(pair_owner, device=device), len(mine), config.margin, config.center_coef,
+                                None if all(w == 1.0 for w in weights) else torch.tensor(weights, device=device),
+                                **totals)
             loss = loss / len(group)
-            (scaler.scale(loss) if scaler is not None else loss).backward()
+            # DDP averages gradients over processes; each holds a part of the sum, so scale it back to the sum.
+            scaled = loss * dist.world if dist is not None else loss
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
             step_loss = step_loss + loss.detach()
             result.n_forwards += len(features)
+        if dist is not None:
+            import torch.distributed as torch_dist
+
+            step_loss = torch.as_tensor(step_loss, device=device, dtype=torch.float32)
+            torch_dist.all_reduce(step_loss)  # the whole batch's loss, for every process's log
         if scaler is not None:
             scaler.unscale_(optimizer)
         if config.max_grad_norm:

@@ -25,11 +25,18 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config import shutdown
-from rewardmodel import gate, locks, registry
+from rewardmodel import distributed, gate, locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
-from rewardmodel.trainer import TrainConfig, TrainingInterrupted, TrainResult, predict, train
+from rewardmodel.trainer import (
+    TrainConfig,
+    TrainingInterrupted,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+    train,
+)
 
 log = logging.getLogger(__name__)
 ProgressHook = Callable[[int, int, float], None]
@@ -257,23 +264,25 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
 
         model, tokenizer = build_model(base_model, config.seed, config.chat_template)
         saved = version.directory / CHECKPOINT
-        resume = torch_load(saved) if saved.is_file() else None
-
-        def save_checkpoint(state: dict) -> None:
-            import torch
-
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(state, saved.with_suffix(".tmp"))
-            os.replace(saved.with_suffix(".tmp"), saved)  # a half-written checkpoint never replaces a whole one
-
+        examples = [snap.examples[i] for i in train_idx]
+        processes, nodes = distributed.processes(), settings.VERDICT_TRAIN_NODES
         try:
             # Checkpoints every few steps too: a worker lost without warning (SIGKILL, OOM, a dead node) is
             # redelivered and resumes from the last one instead of starting over.
-            result: TrainResult = train(model, tokenizer, [snap.examples[i] for i in train_idx], config, on_step,
-                                        should_stop=shutdown.requested, checkpoint=save_checkpoint, resume=resume,
-                                        checkpoint_every=settings.VERDICT_CHECKPOINT_EVERY)
+            if processes > 1 or nodes > 1:
+                del model  # each process of the job loads its own
+                result = distributed.run(version.directory / "job", base_model, config, examples, saved,
+                                         settings.VERDICT_CHECKPOINT_EVERY, processes, nodes, on_step,
+                                         should_stop=shutdown.requested)
+            else:
+                resume = load_checkpoint(saved) if saved.is_file() else None
+                result = train(model, tokenizer, examples, config, on_step, should_stop=shutdown.requested,
+                               checkpoint=lambda state: save_checkpoint(state, saved), resume=resume,
+                               checkpoint_every=settings.VERDICT_CHECKPOINT_EVERY)
         except TrainingInterrupted as stop:
             return _give_back(run, version, stop)
+        except distributed.ProcessFailed as failed:
+            return _give_back(run, version, failed, lost=True)
         saved.unlink(missing_ok=True)
         model = result.model  # with LoRA, the PEFT wrapper: saved as adapters
         active = registry.active_version(project_id)
@@ -295,6 +304,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             "trigger": trigger,
             "resumed_from_step": result.resumed_from or None,
             "resolved": result.resolved,
+            "processes": processes * nodes,
             "peak_memory_mib": result.peak_memory_mib,
         })
         write_version_dir(version.directory, model.cpu(), tokenizer, {
@@ -326,12 +336,6 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
 CHECKPOINT = "checkpoint.pt"
 
 
-def torch_load(path: Path) -> dict:
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only: no pickles
-
-
 def _pinned_rankings(run: TrainingRun) -> list[int] | None:
     """A job resumed after a shutdown trains on the rankings it started with, so its checkpoint still fits."""
     version = run.version
@@ -353,17 +357,22 @@ def training_source(project_id: int) -> str:
     return policy.training_source if policy else RetrainPolicy.RANKINGS
 
 
-def _give_back(run: TrainingRun, version: RewardModelVersion, stop: TrainingInterrupted) -> dict:
-    """The worker is shutting down: the checkpoint is saved, so put the job back on the queue (same task id) for
-    the next worker to resume. A clean hand-over is not a lost delivery: it does not count toward the cap."""
+def _give_back(run: TrainingRun, version: RewardModelVersion, stop, lost: bool = False) -> dict:
+    """Put the job back on the queue (same task id) for the next worker to resume from the checkpoint.
+
+    A worker shutting down (`stop` is TrainingInterrupted) hands over cleanly, which does not count toward the cap
+    on deliveries; a process of a distributed job that died (`lost`) does, as a lost worker would.
+    """
     from rewardmodel.launch import send
 
+    why = (f"{stop}; requeued to resume from its last checkpoint" if lost
+           else f"{stop} by a worker shutdown; checkpoint saved, requeued to resume")
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.QUEUED, started_at=None, attempts=F("attempts") - 1, step=stop.step, total=stop.total,
-        message=f"{stop} by a worker shutdown; checkpoint saved, requeued to resume")
+        status=TrainingRun.QUEUED, started_at=None, step=stop.step, total=stop.total, message=why[:2000],
+        **({} if lost else {"attempts": F("attempts") - 1}))
     run.refresh_from_db()
     transaction.on_commit(lambda: send(run))
-    log.warning("training run %s %s by a worker shutdown; requeued", run.pk, stop)
+    log.warning("training run %s: %s", run.pk, why)
     return {"project_id": run.project_id, "version_id": version.pk, "promoted": False, "interrupted": True}
 
 
