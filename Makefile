@@ -49,6 +49,16 @@ bench-quality: install
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/quality_bench.py --seeds 5
 
+# Training at scale: ours vs TRL (checkpointing off) on an encoder and a decoder, K=2 (HH) and K=4 (LLMFAO), and
+# our memory against K × length (bench/README.md). ~25 min on 2 cores.
+bench-scale: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/scale_bench.py
+
+# On a machine with a GPU: decoder bf16 with and without LoRA, a 2-process torchrun job, kill-and-resume.
+gpu-check: install
+	$(PY) bench/gpu_scale_check.py --out bench/results/gpu_scale_check.json
+
 lint: install
 	$(VENV)/bin/ruff check .
 

@@ -74,12 +74,11 @@ def main() -> None:
     for label, bf16 in (("warmup", True), ("bf16", True), ("fp32", False)):
         model, tokenizer = load_backbone(path)
         model.to(device)
-        if not bf16:  # the trainer turns autocast on wherever bf16 is supported; switch that off for the fp32 run
-            torch.cuda.is_bf16_supported = lambda *a, **k: False
         torch.cuda.synchronize()
         t0 = time.time()
+        precision = ("bf16" if bf16 else "fp32") if device == "cuda" else "fp32"
         res = trainer.train(model, tokenizer, train_set, trainer.TrainConfig(epochs=args.epochs, device=device,
-                                                                              batch_rankings=16))
+                                                                              batch_rankings=16, precision=precision))
         torch.cuda.synchronize()
         seconds = time.time() - t0
         prompts = [e.prompt for e in held for _ in e.completions]

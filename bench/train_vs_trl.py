@@ -141,8 +141,11 @@ def run_trl(examples, held, args) -> dict:
                               learning_rate=args.lr, lr_scheduler_type="linear", warmup_steps=0.1,
                               logging_steps=10, save_strategy="no", report_to="none", max_length=None,
                               seed=args.seed, use_cpu=args.device == "cpu", bf16=args.device == "cuda",
-                              dataloader_num_workers=0, disable_dropout=True)
+                              dataloader_num_workers=0, disable_dropout=True,
+                              # TRL's default is on: it costs a second forward per step. Off is TRL at its fastest.
+                              gradient_checkpointing=getattr(args, "gradient_checkpointing", False))
         trainer = RewardTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tok)
+        dropped = len(rows) - len(trainer.train_dataset)  # TRL filters what exceeds max_length (none: pre-cut)
         began = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - began
@@ -159,7 +162,7 @@ def run_trl(examples, held, args) -> dict:
         return torch.cat(out).numpy()
 
     return {"seconds": seconds, "pairs": len(rows), "forwards": 2 * len(rows), "pairs_per_second": len(rows) / seconds,
-            "heldout_accuracy": heldout_accuracy(score, held), "steps": trainer.state.global_step}
+            "heldout_accuracy": heldout_accuracy(score, held), "steps": trainer.state.global_step, "dropped": dropped}
 
 
 def split(scores: dict, prompts: dict, texts: dict, args, seed: int) -> tuple[list, list]:
@@ -225,6 +228,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one paired run (same split) per seed")
     parser.add_argument("--only", choices=["ours", "trl"], help="run one side only")
+    parser.add_argument("--trl-gradient-checkpointing", dest="gradient_checkpointing", action="store_true",
+                        help="TRL with its default gradient checkpointing (slower; off is TRL at its fastest)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_vs_trl.json")
     args = parser.parse_args()
     args.backbone = args.backbone or str(default_backbone_path())
@@ -240,6 +245,7 @@ def main() -> None:
         "trl_batch_pairs": args.trl_batch_pairs, "device": args.device, "threads": args.threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "backbone": Path(args.backbone).name if Path(args.backbone).name != "model" else "all-MiniLM-L6-v2",
+        "trl_gradient_checkpointing": args.gradient_checkpointing,
     }
     if args.device == "cuda":
         result["gpu"] = torch.cuda.get_device_name(0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from rewardmodel import plots, registry
-from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
+from rewardmodel.models import EvalSet, RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -22,8 +22,8 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
     list_filter = ("project", "status", "is_active")
     actions = ["promote_selected", "rollback_projects"]
     readonly_fields = ("project", "number", "status", "is_active", "gate_reason", "gate_interval", "path", "base_model",
-                       "config", "snapshot_summary", "metrics_summary", "plots", "parent", "job_key", "created_at",
-                       "promoted_at")
+                       "config", "snapshot_summary", "metrics_summary", "eval_sets_card", "plots", "parent", "job_key",
+                       "created_at", "promoted_at")
     exclude = ("snapshot", "metrics", "gate")
 
     def has_add_permission(self, request) -> bool:
@@ -89,6 +89,21 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
             f" (not fitted: {mt['temperature_skipped']})" if mt.get("temperature_skipped") else "",
             _fmt(corr.get("pearson")), _fmt(corr.get("spearman")), _fmt(mt.get("flip_rate_vs_parent")),
             mt.get("truncated"), _fmt(mt.get("pairs_per_second"), 1), mt.get("device"))
+
+    @admin.display(description="evaluation sets")
+    def eval_sets_card(self, obj):
+        """Accuracy on the project's evaluation sets, per subset, with 95 % intervals (rewardmodel.eval_sets)."""
+        sets = (obj.metrics or {}).get("eval_sets") or {}
+        if not sets:
+            return "– (no evaluation set when this version was trained)"
+        rows = []
+        for name, figures in sets.items():
+            for subset, f in [("all", figures["overall"]), *figures["subsets"].items()]:
+                rows.append(format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}, {}]</td></tr>", name,
+                                        subset, f["pairs"], _fmt(f["accuracy"]), _fmt(f["ci95"][0]),
+                                        _fmt(f["ci95"][1])))
+        return format_html("<table><tr><th>set</th><th>subset</th><th>pairs</th><th>accuracy [95 % CI]</th></tr>"
+                           "{}</table>", format_html_join("", "{}", ((r,) for r in rows)))
 
     @admin.display(description="plots")
     def plots(self, obj):
@@ -159,3 +174,19 @@ class RetrainPolicyAdmin(admin.ModelAdmin):
 @admin.register(TrainingLock)
 class TrainingLockAdmin(admin.ModelAdmin):
     list_display = ("project", "owner", "acquired_at", "expires_at")
+
+
+@admin.register(EvalSet)
+class EvalSetAdmin(admin.ModelAdmin):
+    """Evaluation sets are added with `manage.py add_eval_set` (a file of pairs); here they are listed and removed."""
+
+    list_display = ("name", "project", "pair_count", "source", "created_at")
+    list_filter = ("project",)
+    readonly_fields = ("project", "name", "source", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="pairs")
+    def pair_count(self, obj):
+        return obj.pairs.count()

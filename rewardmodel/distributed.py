@@ -75,11 +75,9 @@ def command(folder: Path, per_node: int, nodes: int = 1, endpoint: str = "", nod
 
 
 def run(folder: Path, base_model: str, config: TrainConfig, examples: list[RankingExample], checkpoint: Path,
-        checkpoint_every: int, per_node: int, nodes: int = 1, progress=None, should_stop=None,
+        checkpoint_every: int, per_node: int, nodes: int = 1, endpoint: str = "", progress=None, should_stop=None,
         poll_s: float = 0.5) -> TrainResult:
     """Run the job to the end; returns rank 0's TrainResult with the trained model loaded (on CPU)."""
-    from django.conf import settings
-
     from rewardmodel.backbones import load_backbone
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,8 +86,7 @@ def run(folder: Path, base_model: str, config: TrainConfig, examples: list[Ranki
     (folder / JOB).write_text(json.dumps({
         "base_model": base_model, "config": config.to_dict(), "examples": [asdict(e) for e in examples],
         "checkpoint": str(checkpoint), "checkpoint_every": checkpoint_every}))
-    argv = command(folder, per_node, nodes, settings.VERDICT_TRAIN_RDZV_ENDPOINT, node_rank=0 if nodes > 1 else None,
-                   job_id=folder.parent.name)
+    argv = command(folder, per_node, nodes, endpoint, node_rank=0 if nodes > 1 else None, job_id=folder.parent.name)
     step, total = 0, 0
     with open(folder / LOG, "ab") as log:
         # Its own session: stopping the job signals torchrun and every rank, nothing else.
@@ -152,7 +149,10 @@ def main(folder: Path) -> None:
     job = json.loads((folder / JOB).read_text())
     config = TrainConfig.from_dict(job["config"])
     device = pick_device(config.device)
-    torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # NCCL wants a GPU per process; more processes than GPUs (a check on a one-GPU machine) share them over gloo.
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    nccl = device.type == "cuda" and local_world <= torch.cuda.device_count()
+    torch_dist.init_process_group("nccl" if nccl else "gloo")
     dist = Distributed(torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     if device.type == "cpu" and not config.num_threads:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))

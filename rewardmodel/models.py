@@ -131,3 +131,31 @@ class TrainingLock(models.Model):
 
     def __str__(self) -> str:
         return f"training lock on {self.project} held by {self.owner}"
+
+
+class EvalSet(models.Model):
+    """Held-out evaluation pairs a project attaches (RewardBench-style, with an optional `subset` per pair): every
+    version trained afterwards reports its accuracy on them, per subset, beside the held-out split."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="eval_sets")
+    name = models.CharField(max_length=100)
+    source = models.CharField(max_length=500, blank=True, help_text="The file it was read from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="eval_set_name_unique")]
+        ordering = ["project", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.project})"
+
+
+class EvalPair(models.Model):
+    eval_set = models.ForeignKey(EvalSet, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.TextField()
+    chosen = models.TextField()
+    rejected = models.TextField()
+    subset = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"pair {self.pk} of {self.eval_set.name}"

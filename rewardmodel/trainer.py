@@ -274,7 +274,7 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     set_seed(config.seed)
     device = pick_device(config.device)
     if dist is not None and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
+        device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     if config.deterministic:
         use_deterministic_algorithms(device)

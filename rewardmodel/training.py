@@ -25,7 +25,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config import shutdown
-from rewardmodel import distributed, gate, locks, registry
+from rewardmodel import distributed, eval_sets, gate, locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
@@ -272,8 +272,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             if processes > 1 or nodes > 1:
                 del model  # each process of the job loads its own
                 result = distributed.run(version.directory / "job", base_model, config, examples, saved,
-                                         settings.VERDICT_CHECKPOINT_EVERY, processes, nodes, on_step,
-                                         should_stop=shutdown.requested)
+                                         settings.VERDICT_CHECKPOINT_EVERY, processes, nodes,
+                                         settings.VERDICT_TRAIN_RDZV_ENDPOINT, on_step, should_stop=shutdown.requested)
             else:
                 resume = load_checkpoint(saved) if saved.is_file() else None
                 result = train(model, tokenizer, examples, config, on_step, should_stop=shutdown.requested,
@@ -289,6 +289,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         parent = version.parent if version.parent and version.parent.status == RewardModelVersion.READY else None
         evaluation, heldout_diffs = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active,
                                              parent=parent)
+        evaluation["eval_sets"] = eval_sets.evaluate(model, tokenizer, project_id, config.max_length, config.keep)
         metrics = m.clean({
             **evaluation,
             "loss_curve": result.losses,
