@@ -109,7 +109,7 @@ def run(folder: Path, base_model: str, config: TrainConfig, examples: list[Ranki
     if proc.returncode != 0:
         raise ProcessFailed(proc.returncode, step, total, (folder / LOG).read_text(errors="replace")[-2000:])
     data = _read_json(folder / RESULT)
-    known = {f.name for f in fields(TrainResult)} - {"model"}
+    known = {f.name for f in fields(TrainResult)} - {"model", "full_weights"}
     result = TrainResult(**{k: v for k, v in data.items() if k in known})
     result.model, _ = load_backbone(folder / TRAINED)
     return result
@@ -171,11 +171,14 @@ def main(folder: Path) -> None:
                    resume=resume, checkpoint_every=job["checkpoint_every"], dist=dist)
     if lead:
         trained = result.model
+        if result.full_weights is not None:  # sharded: write the gathered weights into a whole model
+            trained, _ = load_backbone(job["base_model"], chat_template=config.chat_template)
+            trained.load_state_dict(result.full_weights)
         trained.save_pretrained(folder / TRAINED, safe_serialization=True)
         tokenizer.save_pretrained(folder / TRAINED)
         # Not asdict(): it would deep-copy the model.
         _write_json(folder / RESULT, {f.name: getattr(result, f.name) for f in fields(TrainResult)
-                                      if f.name != "model"})
+                                      if f.name not in ("model", "full_weights")})
     torch_dist.barrier()
     torch_dist.destroy_process_group()
 

@@ -61,6 +61,9 @@ class TrainConfig:
     lora_dropout: float = 0.0
     lora_targets: str = "all-linear"  # peft's target_modules: "all-linear" or comma-separated module names
     deterministic: bool = True  # torch's deterministic algorithms where the device has them (warns where not)
+    # Across processes (rewardmodel.distributed): "ddp" keeps a whole model per process; "fsdp" shards weights,
+    # gradients and optimiser state over the processes (PyTorch FSDP2), for full models that do not fit one GPU.
+    sharding: str = "ddp"
 
     @classmethod
     def from_dict(cls, data: dict | None) -> TrainConfig:
@@ -85,6 +88,10 @@ class TrainConfig:
                 problems.append(f"{name} must be at least 1")
         if self.lora_r is not None and self.lora_r < 0:
             problems.append("lora_r must be 0 (off), a positive rank, or null (auto)")
+        if self.sharding not in ("ddp", "fsdp"):
+            problems.append("sharding must be ddp or fsdp")
+        elif self.sharding == "fsdp" and self.lora_r != 0:
+            problems.append("sharding fsdp is for full fine-tuning (lora_r 0); LoRA's few weights train with ddp")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -108,6 +115,7 @@ class TrainResult:
     resolved: dict = field(default_factory=dict)  # the memory plan this run used (rewardmodel.memory)
     peak_memory_mib: float | None = None  # CUDA only
     model: object = None  # the trained module: the model given, or its PEFT wrapper when LoRA is on
+    full_weights: dict | None = None  # sharded (FSDP) runs: the trained weights, gathered whole at the end
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -232,6 +240,28 @@ class TrainingInterrupted(Exception):
         self.step, self.total = step, total
 
 
+def shard(reader) -> None:
+    """FSDP2 over a RewardReader: each repeated block (transformer layer) is its own shard group, the rest the root's.
+
+    The reader is the root, so its forward (the reward read) gathers the root's weights, whatever submodules the
+    read calls."""
+    from torch.distributed.fsdp import fully_shard
+
+    for layers in [m for m in reader.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]:
+        for layer in layers:
+            fully_shard(layer)
+    fully_shard(reader)
+
+
+def full_state(reader, optimizer) -> tuple[dict, dict]:
+    """(weights, optimiser state) of a sharded reader, whole and on CPU, weights named as in the unsharded model."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    weights, optimiser = get_state_dict(reader, optimizer,
+                                        options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return {k.removeprefix("model."): v for k, v in weights.items()}, optimiser
+
+
 def _trainable_state(model) -> dict[str, torch.Tensor]:
     """What a checkpoint must hold: every trainable tensor (with LoRA, only the adapters and the head)."""
     names = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -284,7 +314,10 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
         switch_off_dropout(model)
     model.train()
     forward = readout.RewardReader(model)
-    if dist is not None:
+    sharded = dist is not None and config.sharding == "fsdp"
+    if sharded:
+        shard(forward)
+    elif dist is not None:
         from torch.nn.parallel import DistributedDataParallel
 
         forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
@@ -335,8 +368,15 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
         missing = set(_trainable_state(model)) - set(resume["model"])
         if missing:
             raise ValueError(f"checkpoint lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[0]}")
-        model.load_state_dict(resume["model"], strict=False)
-        optimizer.load_state_dict(resume["optimizer"])
+        if sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+            set_state_dict(forward, optimizer, model_state_dict={f"model.{k}": v for k, v in resume["model"].items()},
+                           optim_state_dict=resume["optimizer"],
+                           options=StateDictOptions(full_state_dict=True, strict=False))
+        else:
+            model.load_state_dict(resume["model"], strict=False)
+            optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         if scaler is not None and resume.get("scaler"):
             scaler.load_state_dict(resume["scaler"])
@@ -344,9 +384,22 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
         result.resumed_from = step
 
     def state() -> dict:
-        return {"step": step, "total": total, "losses": list(result.losses), "model": _trainable_state(model),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        """The training state (with FSDP gathered from every process: all of them must call this together)."""
+        if sharded:
+            weights, optimiser = full_state(forward, optimizer)
+        else:
+            weights, optimiser = _trainable_state(model), optimizer.state_dict()
+        return {"step": step, "total": total, "losses": list(result.losses), "model": weights,
+                "optimizer": optimiser, "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None}
+
+    def save_state() -> None:
+        if sharded:  # a collective: every process gathers, the one with the callback writes
+            gathered = state()
+            if checkpoint is not None:
+                checkpoint(gathered)
+        elif checkpoint is not None:
+            checkpoint(state())
 
     for group in steps_plan[step:]:
         optimizer.zero_grad(set_to_none=True)
@@ -401,16 +454,17 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
         if not math.isfinite(value):
             raise FloatingPointError(f"training loss became {value} at step {step}")
         result.losses.append(value)
-        if step < total and checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
-            checkpoint(state())
+        if step < total and checkpoint_every and step % checkpoint_every == 0:
+            save_state()
         if progress:
             progress(step, total, value)
         if should_stop is not None and step < total and should_stop():
-            if checkpoint is not None:
-                checkpoint(state())
+            save_state()
             raise TrainingInterrupted(step, total)
     result.steps = step
     result.seconds = time.perf_counter() - began
+    if sharded:  # every process gathers; the caller's rank 0 writes them
+        result.full_weights, _ = full_state(forward, optimizer)
     if device.type == "cuda":
         result.peak_memory_mib = torch.cuda.max_memory_allocated(device) / 2**20
     model.eval()
