@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality bench-scale gpu-check clean
 
 install: $(VENV)/.installed
 
