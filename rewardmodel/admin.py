@@ -83,12 +83,15 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
         corr = mt.get("length_correlation") or {}
         return format_html(
             "held-out accuracy {} on {} pairs (active {}) · ECE {} → {} with T={}{} · reward–length Pearson {} "
-            "Spearman {} · flip rate vs parent {} · truncated texts {} · {} pairs/s on {}",
+            "Spearman {} · flip rate vs parent {} · truncated texts {} ({} completions cut, {} kept) · {} pairs/s "
+            "on {} × {} process(es), {}, LoRA r={}",
             _fmt(mt.get("heldout_accuracy")), mt.get("heldout_pairs"), _fmt(mt.get("active_heldout_accuracy")),
             _fmt(mt.get("ece_before")), _fmt(mt.get("ece_after")), _fmt(mt.get("temperature"), 2),
             f" (not fitted: {mt['temperature_skipped']})" if mt.get("temperature_skipped") else "",
             _fmt(corr.get("pearson")), _fmt(corr.get("spearman")), _fmt(mt.get("flip_rate_vs_parent")),
-            mt.get("truncated"), _fmt(mt.get("pairs_per_second"), 1), mt.get("device"))
+            mt.get("truncated"), mt.get("train_completions_cut", "–"), mt.get("truncation_keeps", "–"),
+            _fmt(mt.get("pairs_per_second"), 1), mt.get("device"), mt.get("processes", 1),
+            (mt.get("resolved") or {}).get("precision", "–"), (mt.get("resolved") or {}).get("lora_r", 0))
 
     @admin.display(description="evaluation sets")
     def eval_sets_card(self, obj):
