@@ -7,6 +7,7 @@ plus an optional reward-centring term λ·mean(r²) that keeps rewards near zero
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -295,6 +296,27 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
     With `dist`, every process plans the same batches and takes its share of each (rankings rank, rank + world, …);
     DDP averages the gradients, and each share's loss is scaled so the step is the single-process step.
     """
+    with torch_globals_restored():
+        return _train(model, tokenizer, examples, config, progress, should_stop, checkpoint, resume, checkpoint_every,
+                      dist)
+
+
+@contextlib.contextmanager
+def torch_globals_restored():
+    """Training sets torch's thread count and deterministic mode for itself; the caller's (a web process, the test
+    suite, a notebook) come back afterwards."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig, progress, should_stop, checkpoint,
+           resume, checkpoint_every, dist) -> TrainResult:
     examples = [e for e in examples if e.pairs and e.weight > 0]
     if not examples:
         raise ValueError("no ranking with at least one pair and a weight above 0 to train on")

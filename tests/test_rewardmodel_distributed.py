@@ -80,7 +80,7 @@ def test_a_killed_process_requeues_the_job_and_it_resumes(project, make_task, ra
                                                           lenient_gate):
     settings.VERDICT_TRAIN_PROCESSES = 2
     settings.VERDICT_CHECKPOINT_EVERY = 1
-    add_rankings(project, make_task, [rater, rater2], 60)
+    add_rankings(project, make_task, [rater, rater2], 30)
     slow = {**FAST, "batch_rankings": 1}  # many short steps, so the job is caught midway
     killed = []
 

@@ -85,6 +85,13 @@ def test_training_is_reproducible_and_learns(tiny):
     assert other.losses != runs[0].losses[: len(other.losses)]
 
 
+def test_training_leaves_torchs_global_settings_as_it_found_them(tiny):
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    train(*load_backbone(tiny), examples(4), TrainConfig(batch_rankings=2, max_length=32, device="cpu", num_threads=1,
+                                                         deterministic=True))
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, deterministic)
+
+
 def test_dropout_is_off_while_training_unless_asked_for(tiny):
     def dropout_rates(model):
         return {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
