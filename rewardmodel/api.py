@@ -91,7 +91,9 @@ class ScoreView(APIView):
 
 
 METRIC_KEYS = ("heldout_accuracy", "active_heldout_accuracy", "heldout_pairs", "heldout_rankings", "train_rankings",
-               "train_pairs", "ece_before", "ece_after", "temperature", "temperature_skipped", "flip_rate_vs_parent")
+               "train_pairs", "ece_before", "ece_after", "temperature", "temperature_skipped", "flip_rate_vs_parent",
+               "eval_sets", "train_truncated", "train_completions_cut", "truncation_keeps", "resolved", "processes",
+               "peak_memory_mib")
 
 
 class VersionSerializer(serializers.ModelSerializer):

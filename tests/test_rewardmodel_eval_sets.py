@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
 
 from rewardmodel.eval_sets import wilson
 from rewardmodel.models import EvalSet, RewardModelVersion
@@ -45,6 +46,10 @@ def test_versions_report_accuracy_per_subset(project, make_task, rater, rater2, 
         assert low <= figures["accuracy"] <= high
     page = admin_client.get(f"/admin/rewardmodel/rewardmodelversion/{version.pk}/change/").content.decode()
     assert "rewardbench" in page and "accuracy [95 % CI]" in page
+    api = APIClient()
+    api.force_authenticate(rater)  # members see their project's versions and figures through the API too
+    row = api.get(f"/api/projects/{project.pk}/reward-models/").json()["results"][0]
+    assert row["metrics"]["eval_sets"]["rewardbench"] == card and row["metrics"]["truncation_keeps"] == "the completion's end"
 
 
 @pytest.mark.django_db
