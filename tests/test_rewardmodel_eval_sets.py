@@ -49,7 +49,8 @@ def test_versions_report_accuracy_per_subset(project, make_task, rater, rater2, 
     api = APIClient()
     api.force_authenticate(rater)  # members see their project's versions and figures through the API too
     row = api.get(f"/api/projects/{project.pk}/reward-models/").json()["results"][0]
-    assert row["metrics"]["eval_sets"]["rewardbench"] == card and row["metrics"]["truncation_keeps"] == "the completion's end"
+    assert row["metrics"]["eval_sets"]["rewardbench"] == card
+    assert row["metrics"]["truncation_keeps"] == "the completion's end"
 
 
 @pytest.mark.django_db
