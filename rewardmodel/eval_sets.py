@@ -18,6 +18,7 @@ from django.db import transaction
 from annotation.importer import ImportFailed, TextLimits, _check_storable, _LineError
 from annotation.models import Project
 from annotation.preference_import import parse_row, read_rows
+from rewardmodel.metrics import pairwise_accuracy
 from rewardmodel.models import EvalPair, EvalSet
 
 MAX_ERRORS = 50
@@ -78,10 +79,12 @@ def wilson(correct: float, n: int, z: float = 1.959964) -> tuple[float, float]:
     return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))
 
 
-def _figures(correct: np.ndarray) -> dict:
-    n = int(correct.size)
-    low, high = wilson(float(correct.sum()), n)
-    return {"pairs": n, "accuracy": float(correct.mean()) if n else None, "ci95": [low, high]}
+def _figures(diffs: np.ndarray) -> dict:
+    """Accuracy of r_chosen − r_rejected (the project's one rule: a tie counts half) with its Wilson interval."""
+    n = int(diffs.size)
+    accuracy = pairwise_accuracy(diffs) if n else None
+    low, high = wilson(accuracy * n if n else 0.0, n)
+    return {"pairs": n, "accuracy": accuracy, "ci95": [low, high]}
 
 
 def evaluate(model, tokenizer, project_id: int, max_length: int, keep: str = "end") -> dict:
@@ -97,10 +100,9 @@ def evaluate(model, tokenizer, project_id: int, max_length: int, keep: str = "en
         rewards, truncated = predict(model, tokenizer, prompts + prompts, [c for _, c, _, _ in rows] +
                                      [r for _, _, r, _ in rows], max_length, keep=keep)
         diff = (rewards[: len(rows)] - rewards[len(rows):]).numpy()
-        correct = (diff > 0) + 0.5 * (diff == 0)
         by_subset = defaultdict(list)
         for i, (*_, subset) in enumerate(rows):
             by_subset[subset or "(none)"].append(i)
-        out[eval_set.name] = {"overall": _figures(correct), "truncated": truncated,
-                              "subsets": {s: _figures(correct[idx]) for s, idx in sorted(by_subset.items())}}
+        out[eval_set.name] = {"overall": _figures(diff), "truncated": truncated,
+                              "subsets": {s: _figures(diff[idx]) for s, idx in sorted(by_subset.items())}}
     return out
