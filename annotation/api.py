@@ -216,8 +216,8 @@ class ProjectViewSet(
             summary = import_jsonl(project, source)
         except ImportFailed as exc:
             body = {
-                "detail": f"{len(exc.errors)} error(s); nothing was imported.",
-                "error_count": len(exc.errors),
+                "detail": f"{exc.total} error(s); nothing was imported.",
+                "error_count": exc.total,
                 "errors": [{"line": n, "message": m} for n, m in exc.errors[:MAX_IMPORT_ERRORS_RETURNED]],
             }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
@@ -296,7 +296,6 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
         assignment = next_assignment(self.project(), request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        assignment = Assignment.objects.select_related("task__prompt", "task__project").get(pk=assignment.pk)
         return Response(AssignmentSerializer(assignment).data)
 
 
@@ -329,7 +328,6 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_409_CONFLICT)
         except SubmissionError as exc:
             return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
-        ranking = Ranking.objects.select_related("task").get(pk=ranking.pk)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(RankingSerializer(ranking).data, status=code)
 

@@ -11,10 +11,17 @@ With ``gold_rate`` > 0, gold tasks form a third queue, served first while the ra
 the rate; a gold task has no overlap cap (every rater may get it once) and looks like any other task. A rater whose
 membership is paused gets nothing.
 
-On PostgreSQL, candidate task rows are locked with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent
-raters never count the same free slot twice, and the unique (task, rater) constraint makes a second
-lease for the same rater impossible. SQLite has no row locks; there a process-wide lock serialises
-assignment (the zero-setup demo runs one web process).
+The rater loop runs this on every request, so it is a small constant number of indexed queries whatever the
+project's size and however many raters work at once (``tests/annotation/test_query_counts.py`` guards the counts):
+one for the rater's live lease, one for their pause flag and shares, one per queue tried, one to re-count the chosen
+task's slots under its lock, one for its completions and one upsert for the lease. The free-slot test is part of the
+queue query, so tasks full of other raters' live leases cost nothing (the queue used to lock and count them one by
+one: a query per busy task ahead in the queue).
+
+On PostgreSQL, the candidate task row is locked with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent raters never
+count the same free slot twice (the count in the queue query is re-read once the row is locked: it may predate a
+lease committed since), and the unique (task, rater) constraint makes a second lease for the same rater impossible.
+SQLite has no row locks; there a process-wide lock serialises assignment (the zero-setup demo runs one web process).
 """
 
 from __future__ import annotations
@@ -24,56 +31,58 @@ import threading
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.models import Assignment, Membership, Project, RankingTask
+from annotation.models import Assignment, Completion, Membership, Project, RankingTask
 
-# Few rows per round: a locked row is invisible to other raters until this transaction ends.
-CANDIDATES_PER_ROUND = 5
 _sqlite_lock = threading.Lock()
+MAX_FULL_CANDIDATES = 20  # tasks found full under their lock before giving up on a queue (each a rare race)
+
+
+def _holding_slot(now) -> Q:
+    return Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now)
 
 
 def _slots_taken(task: RankingTask, now) -> int:
-    return task.assignments.filter(
-        Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now)
-    ).count()
+    return Assignment.objects.filter(_holding_slot(now), task=task).count()
 
 
 def current_lease(project: Project, rater) -> Assignment | None:
     """The rater's live lease in this project, if any (a rater holds one task at a time)."""
-    return (
+    lease = (
         Assignment.objects.filter(
             task__project=project, rater=rater, status=Assignment.LEASED, expires_at__gt=timezone.now()
         )
-        .select_related("task")
+        .select_related("task__prompt")
         .order_by("leased_at")
         .first()
     )
+    if lease is not None:
+        lease.task.project = project
+    return lease
 
 
-def _shuffled_display_order(task: RankingTask) -> list[int]:
-    ids = list(task.completions.order_by("id").values_list("id", flat=True))
-    random.SystemRandom().shuffle(ids)
-    return ids
+def _count(qs) -> Subquery:
+    return Coalesce(Subquery(qs.order_by().values("rater").annotate(n=Count("pk")).values("n")[:1],
+                             output_field=IntegerField()), 0)
 
 
-def _lease(task: RankingTask, rater, now) -> Assignment:
-    expires = now + timedelta(minutes=task.project.lease_minutes)
-    order = _shuffled_display_order(task)
-    # A lapsed lease of this rater on this task is renewed in place (unique (task, rater)).
-    updated = Assignment.objects.filter(task=task, rater=rater, status=Assignment.LEASED).update(
-        leased_at=now, expires_at=expires, display_order=order
-    )
-    if updated:
-        return Assignment.objects.get(task=task, rater=rater)
-    return Assignment.objects.create(task=task, rater=rater, leased_at=now, expires_at=expires, display_order=order)
+def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
+    """Whether the rater is ``paused`` in this project and, with ``with_shares``, how many tasks of each kind they
+    were given in it (``total``, ``reasks``, ``gold``): one query."""
+    fields = {"paused": Exists(Membership.objects.filter(project=project, user=rater, paused=True))}
+    if with_shares:
+        mine = Assignment.objects.filter(task__project=project, rater=rater)
+        fields |= {"total": _count(mine), "reasks": _count(mine.filter(task__origin__isnull=False)),
+                   "gold": _count(mine.filter(task__is_gold=True))}
+    # Read through the project's row, which always exists: a rater with no assignment yet still gets zeros.
+    return Project.objects.filter(pk=project.pk).annotate(**fields).values(*fields).get()
 
 
 def _shares(project: Project, rater) -> dict[str, int]:
-    return Assignment.objects.filter(task__project=project, rater=rater).aggregate(
-        total=Count("id"), reasks=Count("id", filter=Q(task__origin__isnull=False)),
-        gold=Count("id", filter=Q(task__is_gold=True)))
+    return rater_state(project, rater)
 
 
 def prefers_reask(project: Project, rater, counts: dict[str, int] | None = None) -> bool:
@@ -97,18 +106,14 @@ def is_paused(project: Project, rater) -> bool:
     return Membership.objects.filter(project=project, user=rater, paused=True).exists()
 
 
-def _try_assign(project: Project, rater) -> Assignment | None:
-    counts = _shares(project, rater) if project.gold_rate > 0 or project.reask_share > 0 else None
-    if due_for_gold(project, rater, counts):
-        gold = _try_assign_from(project, rater, reasks=False, gold=True)
-        if gold:
-            return gold
-    first = prefers_reask(project, rater, counts)
-    return _try_assign_from(project, rater, reasks=first) or _try_assign_from(project, rater, reasks=not first)
+def _target(project: Project):
+    """The task's target as SQL: the fixed overlap, or with dynamic overlap its own target (min_overlap unset)."""
+    if project.dynamic_overlap:
+        return Coalesce("target_overlap", Value(project.min_overlap))
+    return Value(project.overlap)
 
 
-def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False) -> Assignment | None:
-    now = timezone.now()
+def _queue(project: Project, rater, now, reasks: bool, gold: bool):
     # Any task of the same prompt counts: a re-ask must bring another rater's opinion, never the same one again.
     seen_prompt = Assignment.objects.filter(task__prompt=OuterRef("prompt"), rater=rater).filter(
         Q(status__in=[Assignment.SUBMITTED, Assignment.SKIPPED]) | Q(status=Assignment.LEASED, expires_at__gt=now)
@@ -116,28 +121,74 @@ def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False) 
     queue = RankingTask.objects.filter(project=project, status=RankingTask.OPEN, origin__isnull=not reasks)
     if project.gold_rate > 0:  # gold tasks only come through their own queue, at the project's rate
         queue = queue.filter(is_gold=gold)
-    queue = queue.filter(~Exists(seen_prompt)).order_by("-priority", "id")
+    queue = queue.filter(~Exists(seen_prompt))
+    if not gold:  # a served-to-all gold task has no cap; every other task needs a free slot
+        taken = Assignment.objects.filter(_holding_slot(now), task=OuterRef("pk")).order_by().values("task")
+        taken = Coalesce(Subquery(taken.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+        queue = queue.alias(slots_taken=taken, slots_target=_target(project)).filter(
+            slots_taken__lt=F("slots_target"))
+    return queue.select_related("prompt").order_by("-priority", "id")
+
+
+
+def _display_completions(task: RankingTask) -> list[Completion]:
+    """The task's completions in a fresh random order (one query): what the rater will see, in that order."""
+    shown = list(Completion.objects.filter(tasks=task).only("id", "text").order_by("id"))
+    random.SystemRandom().shuffle(shown)
+    return shown
+
+
+def _lease(project: Project, task: RankingTask, rater, now) -> Assignment | None:
+    """Lease `task` to `rater` in one statement; None if the rater already answered or skipped it (a race)."""
+    shown = _display_completions(task)
+    lease = Assignment(task=task, rater=rater, status=Assignment.LEASED, leased_at=now,
+                       expires_at=now + timedelta(minutes=project.lease_minutes), display_order=[c.pk for c in shown])
+    table = Assignment._meta.db_table
+    values = [lease.task_id, lease.rater_id, lease.status, lease.leased_at, lease.expires_at, lease.display_order, ""]
+    columns = ("task", "rater", "status", "leased_at", "expires_at", "display_order", "skip_reason")
+    params = [Assignment._meta.get_field(c).get_db_prep_save(v, connection) for c, v in zip(columns, values,
+                                                                                             strict=True)]
+    params.append(Assignment.LEASED)
+    # An upsert: a lapsed lease of this rater on this task (unique (task, rater)) is renewed in place; a submitted or
+    # skipped one is left alone (RETURNING gives no row). Django's bulk_create(update_conflicts=…) has no WHERE.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (task_id, rater_id, status, leased_at, expires_at, display_order, skip_reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (task_id, rater_id) DO UPDATE SET leased_at = EXCLUDED.leased_at, "
+            f"expires_at = EXCLUDED.expires_at, display_order = EXCLUDED.display_order WHERE {table}.status = %s "
+            "RETURNING id", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lease.pk = row[0]
+    task.project = project
+    lease.task = task
+    lease.shown_completions = shown  # the serializer and the rate page show these without asking again
+    return lease
+
+
+def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False, wait: bool = False
+                     ) -> Assignment | None:
+    """Lease the first task of one queue with a free slot. Tasks other raters hold locked are skipped, unless
+    ``wait``: then the first one is waited for (its slot is re-counted once held)."""
+    now = timezone.now()
+    queue = _queue(project, rater, now, reasks, gold)
     skip_locked = connection.features.has_select_for_update_skip_locked
-    offset = 0
-    while True:
+    full: list[int] = []  # candidates whose free slot was taken between the queue's snapshot and their lock
+    while len(full) < MAX_FULL_CANDIDATES:
         with transaction.atomic():
+            candidates = queue.exclude(pk__in=full) if full else queue
             if skip_locked:
-                batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:CANDIDATES_PER_ROUND])
-                if not batch:
-                    # Every candidate is locked by another rater right now: wait for the first one
-                    # rather than report an empty queue; its slot count is re-read once we hold it.
-                    batch = list(queue.select_for_update(of=("self",))[:1])
+                task = candidates.select_for_update(skip_locked=not wait, of=("self",)).first()
             else:
-                batch = list(queue[offset : offset + CANDIDATES_PER_ROUND])
-            if not batch:
+                task = candidates.first()
+            if task is None:
                 return None
-            for task in batch:
-                if gold or _slots_taken(task, now) < project.task_target(task):
-                    return _lease(task, rater, now)
-        # Every locked candidate was full of live leases; look further down the queue.
-        offset += CANDIDATES_PER_ROUND
-        if skip_locked:
-            queue = queue.exclude(pk__in=[t.pk for t in batch])
+            if gold or _slots_taken(task, now) < project.task_target(task):
+                return _lease(project, task, rater, now)
+        full.append(task.pk)
+    return None
 
 
 def next_assignment(project: Project, rater) -> Assignment | None:
@@ -145,19 +196,39 @@ def next_assignment(project: Project, rater) -> Assignment | None:
     existing = current_lease(project, rater)
     if existing:
         return existing
-    if is_paused(project, rater):
-        return None
     for _attempt in range(3):
         try:
             if connection.vendor == "sqlite":
                 with _sqlite_lock:
-                    return _try_assign(project, rater)
-            return _try_assign(project, rater)
+                    return _assign_unless_paused(project, rater)
+            return _assign_unless_paused(project, rater)
         except IntegrityError:
             # The same rater asked twice at once; the other request won. Return its lease.
             existing = current_lease(project, rater)
             if existing:
                 return existing
+    return None
+
+
+def _assign_unless_paused(project: Project, rater) -> Assignment | None:
+    needs_shares = project.gold_rate > 0 or project.reask_share > 0
+    state = rater_state(project, rater, with_shares=needs_shares)
+    if state["paused"]:
+        return None
+    queues = []  # (reasks, gold), in the order this rater should be served from them
+    if due_for_gold(project, rater, state):
+        queues.append((False, True))
+    first = prefers_reask(project, rater, state)
+    queues += [(first, False), (not first, False)]
+    for wait in (False, True):
+        # Skipping tasks other raters hold locked first; only when every queue came up empty that way is a locked
+        # task waited for (it may turn out to have a slot), rather than report an empty queue while work is open.
+        if wait and not connection.features.has_select_for_update_skip_locked:
+            return None
+        for reasks, gold in queues:
+            lease = _try_assign_from(project, rater, reasks=reasks, gold=gold, wait=wait)
+            if lease:
+                return lease
     return None
 
 

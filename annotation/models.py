@@ -224,6 +224,12 @@ class RankingTask(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["project", "status", "-priority", "id"], name="task_queue_idx"),
+            # The re-ask and gold queues are small slices of a large project: without these, asking whether they
+            # hold anything reads every open task (annotation.assignment).
+            models.Index(fields=["project", "-priority", "id"], condition=Q(status="open", origin__isnull=False),
+                         name="task_reask_queue_idx"),
+            models.Index(fields=["project", "-priority", "id"], condition=Q(status="open", is_gold=True),
+                         name="task_gold_queue_idx"),
         ]
 
     def __str__(self) -> str:

@@ -136,6 +136,10 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     @staticmethod
     def _completions(assignment: Assignment) -> list[Completion]:
+        # A fresh lease carries its completions (annotation.assignment fetched them to shuffle): no second query.
+        shown = getattr(assignment, "shown_completions", None)
+        if shown is not None:
+            return shown
         by_id = {c.id: c for c in assignment.task.completions.only("id", "text")}
         shown = [by_id[i] for i in assignment.display_order if i in by_id]
         # Any completion missing from display_order (should not happen) still appears, last.

@@ -1,9 +1,10 @@
 """Signals annotation sends so that higher apps can react without annotation importing them.
 
 ``ranking_submitted`` is sent inside the submission's transaction, with the task row locked, after the ranking is
-stored and counted (``created`` False for a correction). Receivers may change the task's ``target_overlap`` or
-``status``; submission then completes the task when its count reaches the project's target for it. The quality app
-listens (dynamic overlap, gold scoring): see ``quality.signals``.
+stored and counted (``created`` False for a correction; ``task.submitted_count`` already includes it). Receivers may
+change the task's ``target_overlap`` or ``status`` *on the instance they are given*; submission saves both once the
+receivers are done (and completes the task when its count reaches the project's target for it), so a receiver never
+writes the task row itself. The quality app listens (dynamic overlap, gold scoring): see ``quality.signals``.
 """
 
 from django.dispatch import Signal

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from annotation.models import Assignment, Ranking, RankingRevision, RankingTask
@@ -68,13 +68,15 @@ def validate_order(order, completion_ids: set[int], label: str = "order") -> lis
     return clean
 
 
-def validate_payload(task: RankingTask, payload: RankingPayload) -> RankingPayload:
-    ids = set(task.completions.values_list("id", flat=True))
+def validate_payload(task: RankingTask, payload: RankingPayload, completion_ids: set[int] | None = None,
+                     project=None) -> RankingPayload:
+    ids = completion_ids if completion_ids is not None else set(task.completions.values_list("id", flat=True))
+    project = project or task.project
     order = validate_order(payload.order, ids)
     criteria = payload.criteria_orders or {}
     if not isinstance(criteria, dict):
         raise SubmissionError({"criteria_orders": "must map criterion names to orders"})
-    allowed = set(task.project.criteria or [])
+    allowed = set(project.criteria or [])
     clean_criteria = {}
     for name, corder in criteria.items():
         if name not in allowed:
@@ -99,26 +101,40 @@ def validate_payload(task: RankingTask, payload: RankingPayload) -> RankingPaylo
     )
 
 
+def _locked(assignment: Assignment) -> Assignment:
+    """The assignment and its task, both rows locked, with the project and the stored ranking if any: one query (the
+    rater loop's submit runs this on every request)."""
+    return (Assignment.objects.select_for_update(of=("self", "task"))
+            .select_related("task__project", "ranking").get(pk=assignment.pk))
+
+
 def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ranking, bool]:
     """Store the ranking for this assignment. Returns (ranking, created).
 
     A second submission for the same assignment returns the stored ranking: unchanged when it says the same, corrected
     (``revision`` + 1) within the edit window; otherwise it raises SubmissionConflict.
     A lapsed lease is still accepted while the task has a free slot, so slow raters lose nothing.
+
+    A first submission is a fixed handful of queries: the locked read (``_locked``), the task's completion ids, the
+    ranking's insert, the assignment's and the task's updates, and what the ``ranking_submitted`` receivers need (the
+    quality app reads the rater's weight; dynamic overlap and gold tasks add their own).
     """
     with transaction.atomic():
-        a = Assignment.objects.select_for_update().select_related("task__project").get(pk=assignment.pk)
-        existing = Ranking.objects.filter(assignment=a).first()
+        a = _locked(assignment)
+        task, project = a.task, a.task.project
+        ids = set(task.completions.values_list("id", flat=True))
+        existing = getattr(a, "ranking", None)
         if existing:
-            ranking, changed = _resubmit(existing, validate_payload(a.task, payload), a.task.project.edit_window_s)
+            existing.task = task
+            ranking, changed = _resubmit(existing, validate_payload(task, payload, ids, project),
+                                         project.edit_window_s)
             if changed:
-                task = RankingTask.objects.select_for_update().select_related("project").get(pk=a.task_id)
                 ranking_submitted.send(sender=Ranking, ranking=ranking, task=task, created=False)
+                _save_task(task, ["target_overlap", "status"])
             return ranking, False
         if a.status == Assignment.SKIPPED:
             raise SubmissionError({"assignment": "this task was skipped; ask for the next task"})
-        task = RankingTask.objects.select_for_update().select_related("project").get(pk=a.task_id)
-        clean = validate_payload(task, payload)
+        clean = validate_payload(task, payload, ids, project)
         now = timezone.now()
         if a.expires_at <= now:
             taken = (
@@ -126,7 +142,7 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
                 .filter(Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now))
                 .count()
             )
-            if taken >= task.project.task_target(task) and not task.project.serves_to_all(task):
+            if taken >= project.task_target(task) and not project.serves_to_all(task):
                 raise SubmissionError({"assignment": "the lease expired and the task was given to other raters"})
         ranking = Ranking.objects.create(
             assignment=a,
@@ -139,15 +155,18 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
             time_spent_ms=clean.time_spent_ms,
             display_order=a.display_order,
         )
-        a.status = Assignment.SUBMITTED
-        a.save(update_fields=["status"])
-        RankingTask.objects.filter(pk=task.pk).update(submitted_count=F("submitted_count") + 1)
-        task.refresh_from_db(fields=["submitted_count", "target_overlap", "status"])
+        Assignment.objects.filter(pk=a.pk).update(status=Assignment.SUBMITTED)
+        # The task row is locked: its count is current, and this transaction alone changes it.
+        task.submitted_count += 1
         ranking_submitted.send(sender=Ranking, ranking=ranking, task=task, created=True)
-        task.refresh_from_db(fields=["target_overlap", "status"])
-        if not task.project.serves_to_all(task) and task.submitted_count >= task.project.task_target(task):
-            RankingTask.objects.filter(pk=task.pk).update(status=RankingTask.COMPLETE)
+        if not project.serves_to_all(task) and task.submitted_count >= project.task_target(task):
+            task.status = RankingTask.COMPLETE
+        _save_task(task, ["submitted_count", "target_overlap", "status"])
         return ranking, True
+
+
+def _save_task(task: RankingTask, fields: list[str]) -> None:
+    RankingTask.objects.filter(pk=task.pk).update(**{f: getattr(task, f) for f in fields})
 
 
 def _resubmit(ranking: Ranking, clean: RankingPayload, window_s: int) -> tuple[Ranking, bool]:

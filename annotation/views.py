@@ -93,7 +93,8 @@ def _rate_context(
     flags: list[str] | None = None,
 ) -> dict:
     task = assignment.task
-    by_id = {c.pk: c for c in Completion.objects.filter(tasks=task)}
+    fresh = getattr(assignment, "shown_completions", None)  # a new lease carries them (annotation.assignment)
+    by_id = {c.pk: c for c in (fresh if fresh is not None else Completion.objects.filter(tasks=task))}
     shown = [cid for cid in assignment.display_order if cid in by_id] or sorted(by_id)
     outputs = [_display(n, cid, by_id[cid].text) for n, cid in enumerate(shown, start=1)]
     criteria = [str(c) for c in (project.criteria or [])]

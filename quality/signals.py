@@ -38,8 +38,9 @@ def on_ranking_submitted(sender, ranking: Ranking, task: RankingTask, created: b
         consensus = update_task_consensus(task)
         decision = overlap.decide(task.submitted_count, project.min_overlap, project.max_overlap,
                                   consensus.confidence, project.consensus_threshold)
-        RankingTask.objects.filter(pk=task.pk).update(
-            target_overlap=decision.target, status=RankingTask.COMPLETE if decision.done else RankingTask.OPEN)
+        # Set on the instance: submission saves the task once its receivers are done (annotation.signals).
+        task.target_overlap = decision.target
+        task.status = RankingTask.COMPLETE if decision.done else RankingTask.OPEN
 
 
 def current_weight(project, rater_id: int) -> float:
