@@ -12,7 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 def default_backbone_path() -> Path:
@@ -37,7 +36,6 @@ def _load(path: str):
     return tokenizer, model
 
 
-@torch.no_grad()
 def embed_texts(
     prompts: Sequence[str],
     completions: Sequence[str],
@@ -46,18 +44,22 @@ def embed_texts(
     batch_size: int = 32,
 ) -> np.ndarray:
     """(n, hidden) float32 L2-normalised mean-pooled features of (prompt, completion) pairs."""
+    import torch  # loaded on use (~1.7 s): the web process imports this module through the API's URLs
+
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
     tokenizer, model = _load(str(backbone or default_backbone_path()))
     hidden = int(model.config.hidden_size)
     out = np.zeros((len(completions), hidden), dtype=np.float32)
-    for start in range(0, len(completions), batch_size):
-        p = [str(x) for x in prompts[start : start + batch_size]]
-        c = [str(x) for x in completions[start : start + batch_size]]
-        enc = tokenizer(p, c, truncation="longest_first", max_length=max_length, padding=True, return_tensors="pt")
-        states = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        out[start : start + len(c)] = pooled.numpy()
+    with torch.no_grad():
+        for start in range(0, len(completions), batch_size):
+            p = [str(x) for x in prompts[start : start + batch_size]]
+            c = [str(x) for x in completions[start : start + batch_size]]
+            enc = tokenizer(p, c, truncation="longest_first", max_length=max_length, padding=True,
+                            return_tensors="pt")
+            states = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[start : start + len(c)] = pooled.numpy()
     return out

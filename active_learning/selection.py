@@ -17,7 +17,6 @@ of one prompt say much the same thing and a batch should spread its labels.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 RANDOM = "random"
 UNCERTAINTY = "uncertainty"
@@ -101,6 +100,8 @@ def diverse_top(instability: np.ndarray, pool_features: np.ndarray, pool: np.nda
     # the last float bits, and those differences used to move a k-means assignment and with it the whole batch.
     x = (x / np.maximum(norms, 1e-12)).round(5)
     n_clusters = min(b, len(np.unique(x, axis=0)))
+    from sklearn.cluster import KMeans  # loaded on use (~1.7 s): commands and web processes start without it
+
     labels = KMeans(n_clusters=n_clusters, init="k-means++", n_init=3, algorithm="lloyd",
                     random_state=seed).fit_predict(x)
     picked: list[int] = []

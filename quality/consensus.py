@@ -30,7 +30,6 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
 from threadpoolctl import threadpool_limits
 
 from annotation.pairs import ranked_pairs
@@ -135,6 +134,7 @@ def _davidson_map(votes: Votes, vote_weight: np.ndarray, n_items: int, tie_group
                   prior_sd: float, tie_prior: tuple[float, float], init_scores: np.ndarray | None = None,
                   init_log_nu: np.ndarray | None = None, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Scores and tie log-propensities maximising Σ w·log P(y) − |s|²/2σ² − Σ(λ−μ)²/2τ² (L-BFGS)."""
+    from scipy import optimize  # loaded on use (~1.7 s): commands and web processes start without it
     a, b, y = votes.a, votes.b, votes.outcome
     mu, tau = tie_prior
     # +½ for A, −½ for B, 0 for TIE: the derivative of the outcome's own term with respect to d.
@@ -227,6 +227,8 @@ class ConsensusFit:
 
     def order_probabilities(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """order_probability for many pairs at once (each pair within one group), one pass per group."""
+        from scipy import stats  # loaded on use (~1.7 s): commands and web processes start without it
+
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         if not self.covariance:
             self.covariance = laplace_covariance(self)
@@ -262,6 +264,7 @@ def _fit(votes: Votes, settings: ConsensusSettings | None = None,
     ``fixed_raters`` maps rater index → (η, log ν, noise distribution) held fixed: a task's consensus between two
     project-wide fits uses the raters' last estimates instead of re-estimating them from a handful of votes.
     """
+    from scipy import stats  # loaded on use (~1.7 s): commands and web processes start without it
     settings = settings or ConsensusSettings()
     n_items, n_raters = len(votes.items) or int(max(votes.a.max(initial=-1), votes.b.max(initial=-1)) + 1), \
         len(votes.raters) or int(votes.rater.max(initial=-1) + 1)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
-from scipy import stats
 
 from annotation.models import Project, Ranking, RankingTask
 from quality import pausing
@@ -249,6 +248,7 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
 
 def _binomial_p(s: RaterStats) -> float | None:
     """Two-sided binomial test: is the first-shown completion ranked top more (or less) often than by chance?"""
+    from scipy import stats  # loaded on use (~1.7 s): commands and web processes start without it
     if not s.first_shown_known or s.position_expected is None:
         return None
     expected = min(max(s.position_expected, 1e-6), 1 - 1e-6)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
 
 
 def pairwise_accuracy(diffs: np.ndarray) -> float:
@@ -32,6 +31,7 @@ TEMPERATURE_BOUNDS = (0.1, 10.0)
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """T minimising the NLL of σ(d / T), searched within TEMPERATURE_BOUNDS."""
+    from scipy import optimize  # loaded on use (~1.7 s): commands and web processes start without it
     if logits.size == 0:
         return 1.0
     lo, hi = np.log(TEMPERATURE_BOUNDS)
@@ -78,6 +78,7 @@ def calibration(diffs: np.ndarray, seed: int) -> dict:
 
 
 def length_correlation(rewards: np.ndarray, lengths: np.ndarray) -> dict:
+    from scipy import stats  # loaded on use (~1.7 s): commands and web processes start without it
     if rewards.size < 3 or np.ptp(rewards) == 0 or np.ptp(lengths) == 0:
         return {"pearson": float("nan"), "spearman": float("nan")}
     return {"pearson": float(stats.pearsonr(rewards, lengths)[0]),
