@@ -3,7 +3,9 @@
 - ``iter_trl_pairs``: TRL preference rows ``{"prompt", "chosen", "rejected", …}``, one per ordered pair of a
   ranking (a K-way ranking without ties gives K·(K−1)/2 rows, as in InstructGPT).
 - ``iter_rankings``: one row per ranking with everything the rater saw and said.
-- ``jsonl_lines`` / ``write_jsonl``: serialise such a stream as JSON Lines.
+- ``jsonl_lines`` / ``write_jsonl``: serialise such a stream as JSON Lines; ``write_parquet`` as Parquet, a row
+  group at a time (``PARQUET_SCHEMAS`` gives each kind's columns: nested lists stay lists, the criteria orders a
+  JSON string because their keys are the project's own).
 
 Raters appear only as ``rater_id`` (their numeric user id), never by username. Every row says whether it comes
 from a re-ask (``"reask": true`` and the ``origin_task_id`` whose comparison it asks again), so a trainer can
@@ -113,6 +115,56 @@ def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[d
 def provenance(ranking: Ranking) -> dict:
     """Where a ranking came from: a rater in Verdict, or an imported dataset (with its own rater id)."""
     return {"source": ranking.source, "dataset": ranking.dataset, "original_rater": ranking.original_rater}
+
+
+def _parquet_schemas() -> dict:
+    import pyarrow as pa  # loaded on use: commands and web processes start without it
+
+    provenance_fields = [("source", pa.string()), ("dataset", pa.string()), ("original_rater", pa.string())]
+    trl = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()), ("ranking_id", pa.int64()),
+           ("task_id", pa.int64()), ("rater_id", pa.int64()), ("chosen_model", pa.string()),
+           ("rejected_model", pa.string()), ("reask", pa.bool_()), ("origin_task_id", pa.int64()),
+           ("weight", pa.float64()), *provenance_fields]
+    ids = pa.list_(pa.int64())
+    completion = pa.struct([("id", pa.int64()), ("model", pa.string()), ("text", pa.string())])
+    rankings = [("ranking_id", pa.int64()), ("task_id", pa.int64()), ("prompt_id", pa.int64()),
+                ("prompt_external_id", pa.string()), ("prompt", pa.string()), ("completions", pa.list_(completion)),
+                ("order", pa.list_(ids)), ("criteria_orders", pa.string()), ("rationale", pa.string()),
+                ("flags", pa.list_(pa.string())), ("time_spent_ms", pa.int64()), ("display_order", ids),
+                ("rater_id", pa.int64()), ("is_gold", pa.bool_()), ("reask", pa.bool_()),
+                ("origin_task_id", pa.int64()), ("submitted_at", pa.string()), ("weight", pa.float64()),
+                *provenance_fields]
+    return {"trl": pa.schema(trl), "trl_ties": pa.schema([*trl, ("tie", pa.bool_())]), "rankings": pa.schema(rankings)}
+
+
+PARQUET_ROW_GROUP = 20_000
+
+
+def write_parquet(rows: Iterable[dict], path, kind: str, row_group: int = PARQUET_ROW_GROUP) -> int:
+    """Write rows of one kind (``trl``, ``trl_ties`` or ``rankings``) to a Parquet file, ``row_group`` rows at a
+    time (memory holds one group); returns how many."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schemas()[kind]
+    n = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[dict] = []
+
+        def flush() -> None:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            batch.clear()
+
+        for row in rows:
+            if "criteria_orders" in row:
+                row = {**row, "criteria_orders": json.dumps(row["criteria_orders"], ensure_ascii=False)}
+            batch.append(row)
+            n += 1
+            if len(batch) >= row_group:
+                flush()
+        if batch or not n:
+            flush()
+    return n
 
 
 def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:

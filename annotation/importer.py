@@ -13,39 +13,54 @@ groups of 0-based indexes into ``completions``, best first; it turns the task in
 Prompts and completions are bounded by the project's ``max_prompt_chars``, ``max_completion_chars`` and
 ``max_unbroken_run`` (the longest stretch without whitespace: one degenerate 1 MB "word" freezes browsers).
 
-Every line is validated before anything is written. If any line is bad, ``ImportFailed`` carries
-every ``(line_no, message)`` and the database is left untouched.
+The file is read twice and never held whole: a first pass checks every line (ids are remembered as 8-byte
+hashes, so a million-line file's duplicate check takes 16 MB) and writes nothing; if any line is bad,
+``ImportFailed`` carries every ``(line_no, message)`` (up to ``MAX_ERRORS``) and the database is left untouched.
+The second pass writes in batches of ``BATCH_SIZE`` lines inside one transaction, with PostgreSQL's COPY
+(``annotation.bulk``). Files are JSON Lines (plain or gzipped) or Parquet with the same fields
+(``annotation.rows``); ``progress(phase, rows done, rows in all or None)`` is called as it goes.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import hashlib
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import numpy as np
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from annotation import bulk
 from annotation.models import Completion, Project, Prompt, RankingTask
+from annotation.rows import RowError, RowSource
 
 TOP_LEVEL_KEYS = {"prompt", "id", "metadata", "priority", "completions", "gold"}
 COMPLETION_KEYS = {"text", "model", "metadata"}
 MAX_ID_CHARS = 200  # Prompt.external_id
 MAX_MODEL_CHARS = 200  # Completion.model_name
 INT32 = (-(2**31), 2**31 - 1)  # RankingTask.priority is an IntegerField
-BATCH_SIZE = 1000
+BATCH_SIZE = 2000
 EXISTING_ID_CHUNK = 5000
+MAX_ERRORS = 10_000  # reported; a file with more is refused all the same
+PROGRESS_EVERY = 5000
+Progress = Callable[[str, int, int | None], None]  # (phase: "checking" | "writing", rows done, rows in all)
 
 
 class ImportFailed(Exception):
     """The file was refused; `errors` lists every ``(line_no, message)``, 1-based line numbers."""
 
-    def __init__(self, errors: list[tuple[int, str]]):
+    def __init__(self, errors: list[tuple[int, str]], total: int | None = None):
         self.errors = errors
+        self.total = total if total is not None else len(errors)  # errors found (the list may stop at MAX_ERRORS)
         shown = "; ".join(f"line {n}: {m}" for n, m in errors[:5])
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        super().__init__(f"{len(errors)} error(s), nothing imported: {shown}{more}")
+        more = f" (and {self.total - 5} more)" if self.total > 5 else ""
+        super().__init__(f"{self.total} error(s), nothing imported: {shown}{more}")
 
 
 @dataclass
@@ -71,8 +86,7 @@ class _Record:
     errors: list[str] = field(default_factory=list)
 
 
-class _LineError(ValueError):
-    pass
+_LineError = RowError  # a bad line: its message says why
 
 
 def _check_storable(value: Any, where: str) -> None:
@@ -168,22 +182,26 @@ def longest_unbroken_run(text: str) -> int:
     return max((m.end() - m.start() for m in LONGEST_RUN.finditer(text)), default=0)
 
 
+@functools.lru_cache(maxsize=16)
+def _run_longer_than(limit: int) -> re.Pattern:
+    return re.compile(r"(?<!\S)\S{" + str(limit + 1) + ",}")
+
+
 def _bounded(text: str, where: str, max_chars: int, limits: TextLimits, setting: str) -> str:
     if len(text) > max_chars:
         raise _LineError(f"{where} has {len(text):,} characters; this project allows at most {max_chars:,} "
                          f"(Project.{setting})")
-    run = longest_unbroken_run(text)
-    if run > limits.unbroken_run:
+    # Only a text longer than the limit can hold a longer run; the regex then looks at word starts only (linear).
+    if len(text) > limits.unbroken_run and _run_longer_than(limits.unbroken_run).search(text):
+        run = longest_unbroken_run(text)
         raise _LineError(f"{where} has a run of {run:,} characters without a space or line break; this project "
                          f"allows at most {limits.unbroken_run:,} (Project.max_unbroken_run)")
     return text
 
 
-def _parse_line(raw: str, line_no: int, k: int, limits: TextLimits) -> _Record:
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise _LineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+def _parse_record(obj: Any, line_no: int, k: int, limits: TextLimits) -> _Record:
+    if isinstance(obj, RowError):
+        raise obj
     if not isinstance(obj, dict):
         raise _LineError(f"each line must be a JSON object, got {type(obj).__name__}")
     unknown = sorted(set(obj) - TOP_LEVEL_KEYS)
@@ -228,113 +246,167 @@ def _parse_line(raw: str, line_no: int, k: int, limits: TextLimits) -> _Record:
     return _Record(line_no, prompt, external_id, metadata, priority, completions, gold)
 
 
-def _decode(line: str | bytes, line_no: int) -> str:
-    if isinstance(line, bytes):
-        try:
-            return line.decode("utf-8-sig" if line_no == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise _LineError(f"not valid UTF-8 (byte {exc.start})") from None
-    return line.lstrip("\ufeff") if line_no == 1 else line
+def _accepted_record(obj: dict, line_no: int) -> _Record:
+    """A record from a row the first pass accepted, without checking it again (the second pass: half the work)."""
+    completions = [(c["text"], c.get("model") or "", c.get("metadata") or {}) for c in obj["completions"]]
+    gold = tie_groups(obj["gold"], len(completions)) if obj.get("gold") is not None else None
+    return _Record(line_no, obj["prompt"], obj.get("id") or "", obj.get("metadata") or {}, obj.get("priority") or 0,
+                   completions, gold)
 
 
-def _iter_lines(source: str | bytes | Iterable[str | bytes]) -> Iterable[str | bytes]:
-    if isinstance(source, str | bytes):
-        return source.splitlines()
-    return source
+def _id_hash(external_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(external_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little", signed=True)
 
 
-def parse_jsonl(project: Project, source: str | bytes | Iterable[str | bytes]) -> list[_Record]:
-    """Validate every line; raise ImportFailed with all errors, or return the parsed records."""
-    errors: list[tuple[int, str]] = []
-    records: list[_Record] = []
-    first_line_of_id: dict[str, int] = {}
+def _records(project: Project, source: RowSource) -> Iterable[tuple[int, _Record | RowError]]:
     limits = TextLimits.of(project)
-    for line_no, line in enumerate(_iter_lines(source), start=1):
+    for line_no, obj in source.rows():
         try:
-            raw = _decode(line, line_no)
-            if not raw.strip():
-                continue
-            record = _parse_line(raw, line_no, project.k, limits)
-        except _LineError as exc:
-            errors.append((line_no, str(exc)))
+            yield line_no, _parse_record(obj, line_no, project.k, limits)
+        except RowError as exc:
+            yield line_no, exc
+
+
+def check_file(project: Project, source: RowSource, progress: Progress | None = None) -> int:
+    """The first pass: check every line and write nothing. Returns the number of records; raises ImportFailed."""
+    errors: list[tuple[int, str]] = []
+    error_count = 0
+    hashes, hash_lines = array("q"), array("q")  # external ids as 8-byte hashes, and their lines
+    pending: dict[str, int] = {}  # ids not yet checked against the database
+    records = 0
+
+    def fail(line_no: int, message: str) -> None:
+        nonlocal error_count
+        error_count += 1
+        if len(errors) < MAX_ERRORS:
+            errors.append((line_no, message))
+
+    def check_existing() -> None:
+        for existing in Prompt.objects.filter(project=project, external_id__in=list(pending)).values_list(
+                "external_id", flat=True):
+            fail(pending[existing], f"id {existing!r} already exists in project {project.name!r}")
+        pending.clear()
+
+    for line_no, record in _records(project, source):
+        if isinstance(record, RowError):
+            fail(line_no, str(record))
             continue
+        records += 1
         if record.external_id:
-            first = first_line_of_id.setdefault(record.external_id, line_no)
-            if first != line_no:
-                errors.append((line_no, f"duplicate id {record.external_id!r} (first used on line {first})"))
-                continue
-        records.append(record)
-    ids = list(first_line_of_id)
-    for start in range(0, len(ids), EXISTING_ID_CHUNK):
-        chunk = ids[start : start + EXISTING_ID_CHUNK]
-        for existing in Prompt.objects.filter(project=project, external_id__in=chunk).values_list(
-            "external_id", flat=True
-        ):
-            errors.append((first_line_of_id[existing], f"id {existing!r} already exists in project {project.name!r}"))
-    if not records and not errors:
-        errors.append((0, "the file has no records"))
-    if errors:
-        raise ImportFailed(sorted(errors))
+            hashes.append(_id_hash(record.external_id))
+            hash_lines.append(line_no)
+            pending.setdefault(record.external_id, line_no)
+            if len(pending) >= EXISTING_ID_CHUNK:
+                check_existing()
+        if progress and records % PROGRESS_EVERY == 0:
+            progress("checking", records, None)
+    check_existing()
+    for line_no, first, external_id in _duplicate_ids(source, project, hashes, hash_lines):
+        fail(line_no, f"duplicate id {external_id!r} (first used on line {first})")
+    if not records and not error_count:
+        fail(0, "the file has no records")
+    if error_count:
+        raise ImportFailed(sorted(errors), total=error_count)
     return records
 
 
-def import_jsonl(project: Project, source: str | bytes | Iterable[str | bytes]) -> ImportSummary:
-    """Validate then import `source` (text, bytes, or an iterable of lines, e.g. an open file).
+def _duplicate_ids(source: RowSource, project: Project, hashes: array, lines: array) -> list[tuple[int, int, str]]:
+    """(line, first line, id) for every repeated id: equal hashes are found by sorting, then confirmed by reading
+    those lines' ids again (a hash collision is not a duplicate)."""
+    if len(hashes) < 2:
+        return []
+    h = np.frombuffer(hashes, dtype=np.int64)
+    order = np.argsort(h, kind="stable")
+    repeated = np.flatnonzero(h[order][1:] == h[order][:-1])
+    if not len(repeated):
+        return []
+    suspects = set(np.asarray(lines, dtype=np.int64)[np.union1d(order[repeated], order[repeated + 1])].tolist())
+    first_line: dict[str, int] = {}
+    found = []
+    for line_no, record in _records(project, source):
+        if line_no in suspects and isinstance(record, _Record):
+            first = first_line.setdefault(record.external_id, line_no)
+            if first != line_no:
+                found.append((line_no, first, record.external_id))
+    return found
+
+
+def parse_jsonl(project: Project, source: str | bytes | Iterable[str | bytes]) -> list[_Record]:
+    """Check every line and return the records (small inputs: the import itself never holds them all)."""
+    rows = RowSource.of(source)
+    check_file(project, rows)
+    return [r for _, r in _records(project, rows)]
+
+
+def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[str | bytes],
+                 progress: Progress | None = None) -> ImportSummary:
+    """Check then import `source`: JSONL text or bytes, a path to a .jsonl(.gz) or .parquet file, an uploaded file,
+    or an iterable of lines.
 
     Raises ImportFailed (nothing written) when any line is bad; otherwise returns what was created.
     """
-    records = parse_jsonl(project, source)
+    rows = RowSource.of(source)
     try:
-        return _write(project, records)
+        rows.check()
+    except RowError as exc:
+        raise ImportFailed([(0, str(exc))]) from None
+    before = rows.fingerprint()
+    total = check_file(project, rows, progress)
+    if rows.fingerprint() != before:  # the second pass trusts the first: the file must not change in between
+        raise ImportFailed([(0, "the file changed while it was being checked; nothing imported")])
+    try:
+        return _write(project, rows, total, progress)
     except IntegrityError as exc:
-        # Another import added one of these ids between validation and writing; the transaction rolled back.
+        # Another import added one of these ids between checking and writing; the transaction rolled back.
         raise ImportFailed([(0, f"conflict while writing, nothing imported (concurrent import?): {exc}")]) from exc
 
 
-def _write(project: Project, records: list[_Record]) -> ImportSummary:
+def _write(project: Project, source: RowSource, total: int, progress: Progress | None) -> ImportSummary:
     summary = ImportSummary()
+    batch: list[_Record] = []
     with transaction.atomic():
-        prompts = Prompt.objects.bulk_create(
-            [Prompt(project=project, external_id=r.external_id, text=r.prompt, metadata=r.metadata) for r in records],
-            batch_size=BATCH_SIZE,
-        )
-        completion_rows = [
-            Completion(prompt=p, model_name=model, text=text, metadata=meta)
-            for p, r in zip(prompts, records, strict=True)
-            for text, model, meta in r.completions
-        ]
-        completion_rows = Completion.objects.bulk_create(completion_rows, batch_size=BATCH_SIZE)
-        tasks: list[RankingTask] = []
-        task_completion_ids: list[list[int]] = []
-        offset = 0
-        for p, r in zip(prompts, records, strict=True):
-            ids = [c.pk for c in completion_rows[offset : offset + len(r.completions)]]
-            offset += len(r.completions)
-            gold_order = [[ids[i] for i in group] for group in r.gold] if r.gold else None
-            tasks.append(
-                RankingTask(
-                    project=project,
-                    prompt=p,
-                    priority=r.priority,
-                    is_gold=gold_order is not None,
-                    gold_order=gold_order,
-                    source="import",
-                )
-            )
-            task_completion_ids.append(ids)
-        tasks = RankingTask.objects.bulk_create(tasks, batch_size=BATCH_SIZE)
-        through = RankingTask.completions.through
-        links = [
-            through(rankingtask_id=t.pk, completion_id=cid)
-            for t, ids in zip(tasks, task_completion_ids, strict=True)
-            for cid in ids
-        ]
-        through.objects.bulk_create(links, batch_size=BATCH_SIZE * 4)
-    summary.prompts = len(prompts)
-    summary.completions = len(completion_rows)
-    summary.tasks = len(tasks)
-    summary.gold_tasks = sum(1 for t in tasks if t.is_gold)
+        for line_no, obj in source.rows():
+            batch.append(_accepted_record(obj, line_no))
+            if len(batch) >= BATCH_SIZE:
+                _write_batch(project, batch, summary)
+                batch = []
+                if progress:
+                    progress("writing", summary.tasks, total)
+        if batch:
+            _write_batch(project, batch, summary)
+    if progress:
+        progress("writing", summary.tasks, total)
     return summary
+
+
+def _write_batch(project: Project, records: list[_Record], summary: ImportSummary) -> None:
+    """One batch: ids reserved, then prompts, completions, tasks and their links streamed (``annotation.bulk``)."""
+    now = timezone.now()
+    prompt_ids = bulk.reserve_ids(Prompt, len(records))
+    completion_ids = iter(bulk.reserve_ids(Completion, sum(len(r.completions) for r in records)))
+    task_ids = bulk.reserve_ids(RankingTask, len(records))
+    prompts, completions, tasks, links = [], [], [], []
+    for record, prompt_id, task_id in zip(records, prompt_ids, task_ids, strict=True):
+        prompts.append((prompt_id, project.pk, record.external_id, record.prompt, record.metadata, now))
+        ids = []
+        for text, model, meta in record.completions:
+            cid = next(completion_ids)
+            ids.append(cid)
+            completions.append((cid, prompt_id, model, text, meta))
+            links.append((task_id, cid))
+        gold = [[ids[i] for i in group] for group in record.gold] if record.gold else None
+        tasks.append((task_id, project.pk, prompt_id, record.priority, RankingTask.OPEN, gold is not None, gold,
+                      "import", 0, now))
+        summary.gold_tasks += gold is not None
+    bulk.insert_rows(Prompt, ("id", "project", "external_id", "text", "metadata", "created_at"), prompts)
+    bulk.insert_rows(Completion, ("id", "prompt", "model_name", "text", "metadata"), completions)
+    bulk.insert_rows(RankingTask, ("id", "project", "prompt", "priority", "status", "is_gold", "gold_order",
+                                   "source", "submitted_count", "created_at"), tasks)
+    bulk.insert_rows(RankingTask.completions.through, ("rankingtask", "completion"), links)
+    summary.prompts += len(prompts)
+    summary.completions += len(completions)
+    summary.tasks += len(tasks)
 
 
 def find_project(ref: str | int) -> Project:

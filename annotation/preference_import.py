@@ -25,8 +25,6 @@ reported, up to ``MAX_ERRORS``) rolls all of it back.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -44,13 +42,13 @@ from annotation.importer import (
     TextLimits,
     _bounded,
     _check_storable,
-    _decode,
     _LineError,
     _metadata,
     tie_groups,
 )
 from annotation.models import Assignment, Completion, Project, Prompt, Ranking, RankingTask
 from annotation.pairs import ranking_to_pairs
+from annotation.rows import RowError, RowSource
 
 BATCH = 1000
 MAX_ERRORS = 50
@@ -179,36 +177,19 @@ def parse_row(obj: Any, number: int, limits: TextLimits) -> _Row:
 
 
 def read_rows(path: Path) -> tuple[Iterator[tuple[int, Any]], int | None]:
-    """(row number, decoded object or a _LineError) pairs, streamed; and the row count when the format knows it."""
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
+    """(row number, decoded object or a RowError) pairs, streamed (``annotation.rows``); and the row count when the
+    format knows it (Parquet)."""
+    source = RowSource.of(Path(path))
+    try:
+        source.check()
+    except RowError as exc:
+        raise ValueError(str(exc)) from None
+    total = None
+    if source.is_parquet:
+        import pyarrow.parquet as pq  # loaded on use: commands and web processes start without it
 
-        table = pq.ParquetFile(path)
-
-        def parquet_rows():
-            number = 0
-            for batch in table.iter_batches(batch_size=BATCH):
-                for obj in batch.to_pylist():
-                    number += 1
-                    yield number, obj
-        return parquet_rows(), table.metadata.num_rows
-    if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-        def jsonl_rows():
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(path, "rb") as fh:
-                for number, line in enumerate(fh, start=1):
-                    try:
-                        raw = _decode(line, number)
-                        if not raw.strip():
-                            continue
-                        yield number, json.loads(raw)
-                    except json.JSONDecodeError as exc:
-                        yield number, _LineError(f"invalid JSON: {exc.msg} (column {exc.colno})")
-                    except _LineError as exc:
-                        yield number, exc
-        return jsonl_rows(), None
-    raise ValueError(f"{path.name}: import reads .jsonl, .jsonl.gz or .parquet files")
+        total = pq.ParquetFile(source.path).metadata.num_rows
+    return source.rows(), total
 
 
 def import_account(dataset: str):
