@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -347,10 +347,13 @@ def _pinned_rankings(run: TrainingRun) -> list[int] | None:
     return _seen_ids(version.snapshot)
 
 
+SEEN_KEYS = ("ranking_ids", "skipped_ranking_ids", "zero_weight_ranking_ids")
+
+
 def _seen_ids(snapshot: dict) -> list[int]:
-    """Every ranking a snapshot looked at: trained on, without a pair, or weighing 0."""
-    return [*snapshot.get("ranking_ids", []), *snapshot.get("skipped_ranking_ids", []),
-            *snapshot.get("zero_weight_ranking_ids", [])]
+    """Every ranking a snapshot looked at: trained on, without a pair (all tied: they must not count as new
+    forever and retrain in a loop), or weighing 0."""
+    return [i for key in SEEN_KEYS for i in snapshot.get(key, [])]
 
 
 def training_source(project_id: int) -> str:
@@ -388,10 +391,24 @@ def new_rankings_since_last_version(project_id: int) -> int:
     last = (RewardModelVersion.objects.filter(project_id=project_id, status__in=[RewardModelVersion.READY,
                                                                                  RewardModelVersion.REJECTED])
             .order_by("-number").first())
-    # Rankings with no pair (all tied) were seen too: they must not count as new forever and retrain in a loop.
-    seen = set(_seen_ids(last.snapshot)) if last else set()
-    ids = trainable_rankings(project_id).values_list("id", flat=True)
-    return sum(1 for i in ids if i not in seen)
+    trainable = trainable_rankings(project_id)
+    if last is None:
+        return trainable.count()
+    if connection.vendor == "postgresql":
+        # In the database: a large project's snapshot lists millions of ids, too many to read into Python on every
+        # beat tick. The seen ids are unnested from the snapshot's JSON and anti-joined (a hash join, spilling to
+        # disk if it must: never a scan of the list per ranking).
+        sql, params = trainable.order_by().values("id").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH seen AS (SELECT x::bigint AS id FROM {RewardModelVersion._meta.db_table} v, "
+                "jsonb_array_elements_text(" + " || ".join(
+                    f"COALESCE(v.snapshot->'{key}', '[]'::jsonb)" for key in SEEN_KEYS) + ") AS x WHERE v.id = %s) "
+                f"SELECT count(*) FROM ({sql}) AS r WHERE NOT EXISTS (SELECT 1 FROM seen WHERE seen.id = r.id)",
+                [last.pk, *params])
+            return cursor.fetchone()[0]
+    seen = set(_seen_ids(last.snapshot))
+    return sum(1 for i in trainable.values_list("id", flat=True).iterator() if i not in seen)
 
 
 def model_root() -> Path:
