@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from active_learning.models import SelectedItem, SelectionRound
 from annotation.models import Project, Ranking
+from config.charts import new_figure, png_bytes
 from rewardmodel.models import RewardModelVersion
 
 MAX_ROUNDS_MARKED = 200
@@ -35,31 +36,26 @@ def curve(project: Project) -> tuple[list[CurvePoint], list[int]]:
 
 
 def render_png(project: Project) -> bytes:
-    from rewardmodel.plots import plt, png_bytes
-
     points, marks = curve(project)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
-    try:
-        for i, x in enumerate(marks):
-            ax.axvline(x, color="grey", lw=0.6, ls=":", label="active-learning round" if i == 0 else None)
-        shown = [p for p in points if p.accuracy is not None]
-        ax.plot([p.labels for p in shown], [p.accuracy for p in shown], color="C0", lw=1, alpha=0.6)
-        for promoted, style in ((True, {"marker": "o", "color": "C0", "label": "promoted"}),
-                                (False, {"marker": "x", "color": "C3", "label": "not promoted"})):
-            sel = [p for p in shown if p.promoted == promoted]
-            if sel:
-                ax.scatter([p.labels for p in sel], [p.accuracy for p in sel], zorder=3, **style)
-        for p in shown:
-            ax.annotate(f"v{p.number}", (p.labels, p.accuracy), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel("rankings in the version's snapshot")
-        ax.set_ylabel("held-out pairwise accuracy")
-        ax.set_title(f"{project.name}: learning curve" if shown else f"{project.name}: no version trained yet",
-                     fontsize=10)
-        if shown or marks:
-            ax.legend(fontsize=7)
-        return png_bytes(fig)
-    finally:
-        plt.close(fig)
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    for i, x in enumerate(marks):
+        ax.axvline(x, color="grey", lw=0.6, ls=":", label="active-learning round" if i == 0 else None)
+    shown = [p for p in points if p.accuracy is not None]
+    ax.plot([p.labels for p in shown], [p.accuracy for p in shown], color="C0", lw=1, alpha=0.6)
+    for promoted, style in ((True, {"marker": "o", "color": "C0", "label": "promoted"}),
+                            (False, {"marker": "x", "color": "C3", "label": "not promoted"})):
+        sel = [p for p in shown if p.promoted == promoted]
+        if sel:
+            ax.scatter([p.labels for p in sel], [p.accuracy for p in sel], zorder=3, **style)
+    for p in shown:
+        ax.annotate(f"v{p.number}", (p.labels, p.accuracy), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("rankings in the version's snapshot")
+    ax.set_ylabel("held-out pairwise accuracy")
+    ax.set_title(f"{project.name}: learning curve" if shown else f"{project.name}: no version trained yet",
+                 fontsize=10)
+    if shown or marks:
+        ax.legend(fontsize=7)
+    return png_bytes(fig)
 
 
 def outcome(item: SelectedItem) -> dict:

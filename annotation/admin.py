@@ -17,10 +17,12 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from annotation.import_runs import live
 from annotation.markdown import show_bidi_controls
 from annotation.models import (
     Assignment,
     Completion,
+    ImportRun,
     Membership,
     Project,
     Prompt,
@@ -360,3 +362,34 @@ class RankingAdmin(BigTableAdmin):
                 rows.append((rank, tie, cid, model, text))
         items = format_html_join("", "<li>#{}{} — completion {} ({}): {}</li>", rows)
         return format_html("<p>{}</p><ol style='margin-left:1em'>{}</ol>", format_order(obj.order), items)
+
+
+# --- imports ------------------------------------------------------------------------------------
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    """Every import, newest first; a running one shows its phase and rows so far (read-only: imports happen through
+    the API or ``manage.py import_jsonl``)."""
+
+    list_display = ("id", "project", "source", "status", "progress", "error_count", "created_by", "started_at",
+                    "finished_at")
+    list_filter = ("status",)
+    list_select_related = ("project", "created_by")
+    readonly_fields = [f.name for f in ImportRun._meta.fields] + ["progress"]
+
+    @admin.display(description="progress")
+    def progress(self, obj) -> str:
+        run = live(obj)
+        if run.status == ImportRun.SUCCEEDED:
+            return f"{run.rows_done:,} tasks"
+        if run.status == ImportRun.FAILED:
+            return "nothing written"
+        total = f"/{run.rows_total:,}" if run.rows_total else ""
+        return f"{run.phase or 'starting'} {run.rows_done:,}{total}"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

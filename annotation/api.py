@@ -26,8 +26,9 @@ from rest_framework.response import Response
 
 from annotation.assignment import next_assignment, release
 from annotation.exporter import TIE_POLICIES, iter_rankings, iter_trl_pairs, jsonl_lines
-from annotation.importer import ImportFailed, import_jsonl
-from annotation.models import Assignment, Membership, Project, Ranking, RankingTask
+from annotation.import_runs import live, run_import
+from annotation.importer import ImportFailed
+from annotation.models import Assignment, ImportRun, Membership, Project, Ranking, RankingTask
 from annotation.permissions import (
     MANAGE,
     MAX_ID,
@@ -42,6 +43,7 @@ from annotation.serializers import (
     DetailSerializer,
     ErrorsSerializer,
     ImportFailedSerializer,
+    ImportRunSerializer,
     ImportSummarySerializer,
     ProjectSerializer,
     RankingSerializer,
@@ -207,21 +209,32 @@ class ProjectViewSet(
     def import_data(self, request: Request, pk=None) -> Response:
         project = self._managed_project()
         if isinstance(request.data, bytes | str):
-            source = request.data
+            source, name = request.data, "upload"
         elif "file" in request.FILES:
             source = request.FILES["file"]
+            name = source.name or "upload"
         else:
             raise ParseError(f"Send JSONL as the body ({NDJSON} or text/plain) or as a multipart file named 'file'.")
+        size = len(source) if isinstance(source, bytes | str) else source.size
         try:
-            summary = import_jsonl(project, source)
+            run, summary = run_import(project, source, user=request.user, name=name, size=size)
         except ImportFailed as exc:
             body = {
+                "import_id": exc.import_id,
                 "detail": f"{exc.total} error(s); nothing was imported.",
                 "error_count": exc.total,
                 "errors": [{"line": n, "message": m} for n, m in exc.errors[:MAX_IMPORT_ERRORS_RETURNED]],
             }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
-        return Response(summary.as_dict(), status=status.HTTP_201_CREATED)
+        return Response({"import_id": run.pk, **summary.as_dict()}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="The project's imports, newest first, with live progress for a running one (managers)",
+                   responses={200: ImportRunSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def imports(self, request: Request, pk=None) -> Response:
+        project = self._managed_project()
+        page = self.paginate_queryset(ImportRun.objects.filter(project=project).order_by("-started_at", "-id"))
+        return self.get_paginated_response(ImportRunSerializer([live(run) for run in page], many=True).data)
 
     @extend_schema(
         summary="Export rankings as streamed JSONL (TRL pairs or full rankings)",

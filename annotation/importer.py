@@ -302,6 +302,8 @@ def check_file(project: Project, source: RowSource, progress: Progress | None = 
         if progress and records % PROGRESS_EVERY == 0:
             progress("checking", records, None)
     check_existing()
+    if progress:
+        progress("checking", records, records)
     for line_no, first, external_id in _duplicate_ids(source, project, hashes, hash_lines):
         fail(line_no, f"duplicate id {external_id!r} (first used on line {first})")
     if not records and not error_count:

@@ -332,3 +332,36 @@ class RankingRevision(models.Model):
 
     def __str__(self) -> str:
         return f"revision {self.number} of ranking {self.ranking_id}"
+
+
+class ImportRun(models.Model):
+    """One import of prompts and completions (API upload or ``manage.py import_jsonl``): who, what, how far, result.
+
+    The import writes in one transaction, invisible until it commits; this row is written outside it, and while it
+    runs its progress lives in the cache (``annotation.import_runs``), so another request can watch it.
+    """
+
+    RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+    STATUSES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    source = models.CharField(max_length=300, help_text="The file's name, or 'upload'.")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=RUNNING)
+    phase = models.CharField(max_length=16, blank=True, help_text="checking (every line, nothing written) or writing")
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first errors: [line, message].")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["project", "-started_at"], name="import_run_project_idx")]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} into {self.project} ({self.status})"

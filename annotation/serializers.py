@@ -5,7 +5,15 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotation.models import Assignment, Completion, Project, Ranking, RankingTask, overlap_bounds_errors
+from annotation.models import (
+    Assignment,
+    Completion,
+    ImportRun,
+    Project,
+    Ranking,
+    RankingTask,
+    overlap_bounds_errors,
+)
 from config.api_contract import StrictJSONTypes
 
 
@@ -211,6 +219,7 @@ class RankingSerializer(serializers.ModelSerializer):
 
 
 class ImportSummarySerializer(serializers.Serializer):
+    import_id = serializers.IntegerField(help_text="The import's record: GET /api/projects/{id}/imports/")
     prompts = serializers.IntegerField()
     completions = serializers.IntegerField()
     tasks = serializers.IntegerField()
@@ -223,6 +232,7 @@ class ImportLineErrorSerializer(serializers.Serializer):
 
 
 class ImportFailedSerializer(serializers.Serializer):
+    import_id = serializers.IntegerField(required=False)
     detail = serializers.CharField()
     error_count = serializers.IntegerField()
     errors = ImportLineErrorSerializer(many=True)
@@ -235,3 +245,15 @@ class ErrorsSerializer(serializers.Serializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class ImportRunSerializer(serializers.ModelSerializer):
+    """An import as it runs (phase, rows done of the total) and once done (summary or first errors)."""
+
+    errors = serializers.ListField(child=serializers.ListField(), read_only=True)
+
+    class Meta:
+        model = ImportRun
+        fields = ["id", "project", "created_by", "source", "size_bytes", "status", "phase", "rows_done", "rows_total",
+                  "summary", "error_count", "errors", "started_at", "finished_at"]
+        read_only_fields = fields

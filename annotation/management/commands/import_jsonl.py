@@ -6,7 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.importer import ImportFailed, find_project, import_jsonl
+from annotation.import_runs import run_import
+from annotation.importer import ImportFailed, find_project
 from annotation.models import Project
 from config.progress import CommandProgress
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         target = self._project(project, create_project, k, overlap)
         bar = CommandProgress(self.stderr, unit="tasks")
         try:
-            summary = import_jsonl(target, file, progress=bar)
+            _, summary = run_import(target, file, name=file.name, size=file.stat().st_size, progress=bar)
         except ImportFailed as exc:
             bar.close()
             for line_no, message in exc.errors[:MAX_ERRORS_SHOWN]:

@@ -1,0 +1,171 @@
+"""The task importer at scale: flat memory on a large file, two passes (nothing written on a late bad line),
+JSONL, gzip and Parquet in, Parquet out, progress."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from annotation import importer
+from annotation.importer import ImportFailed, import_jsonl
+from annotation.models import Completion, Prompt, RankingTask
+
+WORDS = "the a model answer helpful harmless honest reward ranking rater prompt completion data engine".split()
+
+
+def synthetic_lines(n: int, seed: int = 0, words: int = 60):
+    rng = random.Random(seed)
+
+    def text(k: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(k))
+
+    for i in range(n):
+        yield json.dumps({"id": f"s{i}", "prompt": text(words // 2),
+                          "completions": [{"text": text(words), "model": f"m{j}"} for j in range(4)]})
+
+
+def write_file(path: Path, lines) -> Path:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(line + "\n")
+    return path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_memory_stays_flat_on_a_large_file(project, tmp_path):
+    """12,000 lines, 21 MB: the importer holds a batch, never the file (the old one held every record)."""
+    path = write_file(tmp_path / "big.jsonl", synthetic_lines(12_000, words=80))
+    size_mb = path.stat().st_size / 2**20
+    assert size_mb > 15
+    tracemalloc.start()
+    try:
+        summary = import_jsonl(project, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert summary.tasks == 12_000 and RankingTask.objects.filter(project=project).count() == 12_000
+    assert Completion.objects.filter(prompt__project=project).count() == 48_000
+    peak_mb = peak / 2**20
+    # A batch of 2,000 records (~3.5 MB of text, as Python objects and as rows) plus the id hashes: far below the
+    # file, and it does not grow with it.
+    assert peak_mb < 20, f"peak {peak_mb:.1f} MB for a {size_mb:.0f} MB file"
+
+
+def test_a_bad_last_line_writes_nothing_and_every_error_is_counted(project, tmp_path):
+    lines = list(synthetic_lines(2_500))  # more than one write batch
+    lines.append("{broken")
+    lines.append(lines[0])  # a duplicate id, found by hash then confirmed
+    path = write_file(tmp_path / "bad.jsonl", lines)
+    with pytest.raises(ImportFailed) as failed:
+        import_jsonl(project, path)
+    assert failed.value.errors == [(2501, "invalid JSON: Expecting property name enclosed in double quotes "
+                                          "(column 2)"),
+                                   (2502, "duplicate id 's0' (first used on line 1)")]
+    assert not Prompt.objects.filter(project=project).exists()
+
+
+def test_errors_past_the_cap_are_counted_not_listed(project, monkeypatch):
+    monkeypatch.setattr(importer, "MAX_ERRORS", 3)
+    with pytest.raises(ImportFailed) as failed:
+        import_jsonl(project, "\n".join(["nope"] * 10))
+    assert len(failed.value.errors) == 3 and failed.value.total == 10
+    assert "10 error(s)" in str(failed.value)
+
+
+def test_gzip_and_parquet_files_import_like_jsonl(project, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    gz = write_file(tmp_path / "a.jsonl.gz", synthetic_lines(30, seed=1))
+    assert import_jsonl(project, gz).tasks == 30
+    rows = [json.loads(line) for line in synthetic_lines(20, seed=2)]
+    for i, row in enumerate(rows):
+        row["id"] = f"pq{i}"
+    rows[0]["gold"] = [[1], [0, 2], [3]]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "b.parquet")
+    summary = import_jsonl(project, tmp_path / "b.parquet")
+    assert (summary.tasks, summary.gold_tasks) == (20, 1)
+    gold = RankingTask.objects.get(prompt__external_id="pq0")
+    ids = list(gold.completions.order_by("id").values_list("id", flat=True))
+    assert gold.is_gold and gold.gold_order == [[ids[1]], [ids[0], ids[2]], [ids[3]]]
+    # An upload's bytes are told apart by their first bytes: Parquet, gzip or text.
+    with open(tmp_path / "b.parquet", "rb") as fh:
+        with pytest.raises(ImportFailed, match="already exists"):
+            import_jsonl(project, fh.read())
+
+
+def test_the_file_must_not_change_between_the_passes(project, tmp_path, monkeypatch):
+    path = write_file(tmp_path / "c.jsonl", synthetic_lines(5))
+    real_check = importer.check_file
+
+    def check_then_edit(*args, **kwargs):
+        total = real_check(*args, **kwargs)
+        with open(path, "a") as fh:
+            fh.write('{"prompt": "x", "completions": [{"text": 1}]}\n')
+        return total
+
+    monkeypatch.setattr(importer, "check_file", check_then_edit)
+    with pytest.raises(ImportFailed, match="changed while it was being checked"):
+        import_jsonl(project, path)
+    assert not Prompt.objects.filter(project=project).exists()
+
+
+def test_cli_reports_progress_and_exports_parquet(project, make_task, rater, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from tests.quality.helpers import rate_once
+
+    path = write_file(tmp_path / "d.jsonl", synthetic_lines(4_100))
+    call_command("import_jsonl", str(path), project=str(project.pk))
+    err = capsys.readouterr().err
+    assert "checking" in err and "writing" in err and "4,100/4,100 tasks" in err
+    task = RankingTask.objects.filter(project=project).order_by("id").first()
+    ids = list(task.completions.order_by("id").values_list("id", flat=True))
+    rate_once(project, rater, lambda _ids, _shown: [[ids[0]], [ids[1], ids[2]], [ids[3]]])
+    out = tmp_path / "pairs.parquet"
+    call_command("export_trl", project=str(project.pk), output=str(out), ties="mark")
+    table = pq.read_table(out).to_pylist()
+    assert len(table) == 6 and sum(r["tie"] for r in table) == 1
+    assert {r["chosen"] for r in table if not r["tie"]} >= {Completion.objects.get(pk=ids[0]).text}
+    call_command("export_rankings", project=str(project.pk), output=str(tmp_path / "r.parquet"))
+    (ranking,) = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert ranking["order"] == [[ids[0]], [ids[1], ids[2]], [ids[3]]]
+    assert [c["id"] for c in ranking["completions"]] == ids and json.loads(ranking["criteria_orders"]) == {}
+
+
+def test_api_upload_is_recorded_with_progress_and_errors(project, manager, rater, tmp_path, settings):
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    from annotation import import_runs
+    from annotation.models import ImportRun
+
+    client = APIClient()
+    client.force_authenticate(manager)
+    body = "\n".join(synthetic_lines(3)).encode()
+    response = client.post(f"/api/projects/{project.pk}/import/", body, content_type="application/x-ndjson")
+    assert response.status_code == 201, response.content
+    run = ImportRun.objects.get(pk=response.json()["import_id"])
+    assert (run.status, run.rows_done, run.summary["tasks"], run.size_bytes) == ("succeeded", 3, 3, len(body))
+    bad = client.post(f"/api/projects/{project.pk}/import/", b"{oops\n", content_type="application/x-ndjson")
+    assert bad.status_code == 400
+    failed = ImportRun.objects.get(pk=bad.json()["import_id"])
+    assert failed.status == "failed" and failed.error_count == 1 and failed.errors[0][0] == 1
+    # A running import's progress comes from the cache, where its recorder puts it.
+    running = ImportRun.objects.create(project=project, source="big.jsonl")
+    record = import_runs._recorder(running, None)
+    record("writing", 4000, 10000)
+    listed = client.get(f"/api/projects/{project.pk}/imports/").json()["results"]
+    assert [r["id"] for r in listed] == [running.pk, failed.pk, run.pk]
+    assert (listed[0]["status"], listed[0]["phase"], listed[0]["rows_done"], listed[0]["rows_total"]) == (
+        "running", "writing", 4000, 10000)
+    cache.clear()
+    client.force_authenticate(rater)  # a rater may not see the project's imports
+    assert client.get(f"/api/projects/{project.pk}/imports/").status_code == 403
