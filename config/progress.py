@@ -32,13 +32,14 @@ class CommandProgress:
         if (now - self.last < self.every_s and not finished) or self.shown == (label, done):
             return
         self.last, self.shown = now, (label, done)
-        rate = done / max(now - self.started, 1e-9)
+        elapsed = now - self.started
         if total:
             filled = int(WIDTH * min(done, total) / total)
             line = f"{label:<9} [{'#' * filled}{'.' * (WIDTH - filled)}] {done:,}/{total:,} {self.unit}"
         else:
             line = f"{label:<9} {done:,} {self.unit}"
-        line += f" ({rate:,.0f}/s)"
+        if elapsed >= 0.5:  # a rate from the first instants means nothing
+            line += f" ({done / elapsed:,.0f}/s)"
         self.stream.write(("\r" + line.ljust(78)) if self.tty else line, ending="" if self.tty else "\n")
         self.drawn = True
 
