@@ -96,12 +96,19 @@ def percent(value: float | None) -> str:
 
 
 class MembershipInline(admin.TabularInline):
+    """The project's managers, and a row to add anyone. Raters are listed in Memberships (filtered by project,
+    searchable, paginated): a project with thousands of raters would make its page a form of thousands of rows."""
+
     model = Membership
     extra = 1
     raw_id_fields = ("user",)
     fields = ("user", "role", "paused", "paused_reason")
     # Pausing goes through the quality page, which records who paused whom and why.
     readonly_fields = ("paused", "paused_reason")
+    verbose_name_plural = "managers (raters: see Memberships, filtered by this project)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(role=Membership.MANAGER).select_related("user")
 
 
 @admin.register(Project)

@@ -13,7 +13,8 @@ membership is paused gets nothing.
 
 The rater loop runs this on every request, so it is a small constant number of indexed queries whatever the
 project's size and however many raters work at once (``tests/annotation/test_query_counts.py`` guards the counts):
-one for the rater's live lease, one for their pause flag and shares, one per queue tried, one to re-count the chosen
+one for the rater's live lease, one for their pause flag and shares (and whether the project has open re-asks or gold
+tasks at all: an empty queue is never asked), one per queue tried, one to re-count the chosen
 task's slots under its lock, one for its completions and one upsert for the lease. The free-slot test is part of the
 queue query, so tasks full of other raters' live leases cost nothing (the queue used to lock and count them one by
 one: a query per busy task ahead in the queue).
@@ -70,9 +71,15 @@ def _count(qs) -> Subquery:
 
 
 def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
-    """Whether the rater is ``paused`` in this project and, with ``with_shares``, how many tasks of each kind they
-    were given in it (``total``, ``reasks``, ``gold``): one query."""
-    fields = {"paused": Exists(Membership.objects.filter(project=project, user=rater, paused=True))}
+    """Whether the rater is ``paused`` in this project, whether it has open re-asks and gold tasks at all, and, with
+    ``with_shares``, how many tasks of each kind the rater was given in it (``total``, ``reasks``, ``gold``): one
+    query."""
+    open_tasks = RankingTask.objects.filter(project=project, status=RankingTask.OPEN)
+    fields = {"paused": Exists(Membership.objects.filter(project=project, user=rater, paused=True)),
+              # Whether the re-ask and gold queues hold anything (their partial indexes make this free): an empty
+              # queue is then not asked at all.
+              "any_reasks": Exists(open_tasks.filter(origin__isnull=False)),
+              "any_gold": Exists(open_tasks.filter(is_gold=True))}
     if with_shares:
         mine = Assignment.objects.filter(task__project=project, rater=rater)
         fields |= {"total": _count(mine), "reasks": _count(mine.filter(task__origin__isnull=False)),
@@ -216,10 +223,12 @@ def _assign_unless_paused(project: Project, rater) -> Assignment | None:
     if state["paused"]:
         return None
     queues = []  # (reasks, gold), in the order this rater should be served from them
-    if due_for_gold(project, rater, state):
+    if state["any_gold"] and due_for_gold(project, rater, state):
         queues.append((False, True))
     first = prefers_reask(project, rater, state)
     queues += [(first, False), (not first, False)]
+    if not state["any_reasks"]:
+        queues.remove((True, False))
     for wait in (False, True):
         # Skipping tasks other raters hold locked first; only when every queue came up empty that way is a locked
         # task waited for (it may turn out to have a slot), rather than report an empty queue while work is open.

@@ -103,7 +103,8 @@ def validate_payload(task: RankingTask, payload: RankingPayload, completion_ids:
 
 def _locked(assignment: Assignment) -> Assignment:
     """The assignment and its task, both rows locked, with the project and the stored ranking if any: one query (the
-    rater loop's submit runs this on every request)."""
+    rater loop's submit runs this on every request). After waiting for the lock, the assignment and task are current
+    but the joined ranking may not be (see submit_ranking)."""
     return (Assignment.objects.select_for_update(of=("self", "task"))
             .select_related("task__project", "ranking").get(pk=assignment.pk))
 
@@ -124,6 +125,10 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
         task, project = a.task, a.task.project
         ids = set(task.completions.values_list("id", flat=True))
         existing = getattr(a, "ranking", None)
+        if existing is None and a.status == Assignment.SUBMITTED:
+            # Another request submitted it while this one waited for the lock: the locked rows were re-read, but
+            # the joined ranking comes from the statement's older snapshot. Read it now.
+            existing = Ranking.objects.get(assignment=a)
         if existing:
             existing.task = task
             ranking, changed = _resubmit(existing, validate_payload(task, payload, ids, project),

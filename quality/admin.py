@@ -17,7 +17,7 @@ from annotation.models import Project
 from annotation.permissions import MANAGE, project_for
 from quality import figures, pausing, plots
 from quality.agreement import project_agreement
-from quality.leaderboard import LeaderboardError, project_leaderboard
+from quality.leaderboard import LATEST_RANKINGS, LeaderboardError, project_leaderboard
 from quality.models import GoldScore, PauseEvent, QualityReport, RaterQuality, TaskConsensus
 
 # The agreement page reads at most this many of a project's latest rankings.
@@ -79,6 +79,7 @@ class QualityProjectAdmin(ProjectAdmin):
             "summary": summary,
             "leaderboard": leaderboard,
             "leaderboard_error": leaderboard_error,
+            "leaderboard_latest": LATEST_RANKINGS,
             "running": page["report"]["status"] == "running",
             "plot_kinds": [k for k in plots.KINDS if k != "leaderboard" or leaderboard],
         }

@@ -119,7 +119,8 @@ class LeaderboardView(APIView):
     permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
     renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(summary="Model leaderboard of a project (managers); JSON or ?format=csv",
+    @extend_schema(summary="Model leaderboard of a project from its latest 20,000 rankings (managers); JSON or "
+                           "?format=csv",
                    parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)],
                    responses={200: LeaderboardRowSerializer(many=True),
                               (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})

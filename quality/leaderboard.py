@@ -85,12 +85,21 @@ def _centred(scores: np.ndarray) -> np.ndarray:
     return scores - scores.mean()
 
 
-def project_leaderboard(project, bootstrap: int = 200, seed: int = 0) -> list[LeaderboardRow]:
-    """The leaderboard of a project's models from all its rankings, each weighted by its training weight."""
+LATEST_RANKINGS = 20_000  # a page view's leaderboard: enough for tight intervals, bounded on any project
+
+
+def project_leaderboard(project, bootstrap: int = 200, seed: int = 0,
+                        latest: int | None = LATEST_RANKINGS) -> list[LeaderboardRow]:
+    """The leaderboard of a project's models from its latest ``latest`` rankings (None: all), each weighted by its
+    training weight. Web pages and the API compute it per request, so by default it reads a bounded slice: a
+    3,000,000-ranking project would otherwise mean minutes and gigabytes per page view."""
     from annotation.models import Completion, Ranking
     from quality.consensus import ranking_votes
 
-    model_of = dict(Completion.objects.filter(prompt__project=project).exclude(model_name="")
+    chosen = Ranking.objects.filter(task__project=project)
+    if latest is not None:
+        chosen = Ranking.objects.filter(pk__in=list(chosen.order_by("-id").values_list("id", flat=True)[:latest]))
+    model_of = dict(Completion.objects.filter(tasks__in=chosen.values("task_id")).exclude(model_name="")
                     .values_list("id", "model_name"))
     if not model_of:
         raise LeaderboardError(f"project {project.pk} has no completions with a model name: import completions "
@@ -98,8 +107,7 @@ def project_leaderboard(project, bootstrap: int = 200, seed: int = 0) -> list[Le
     models = sorted(set(model_of.values()))
     index = {m: i for i, m in enumerate(models)}
     a, b, y, w, cluster = [], [], [], [], []
-    rows = (Ranking.objects.filter(task__project=project).values_list("id", "order", "display_order", "weight")
-            .iterator(chunk_size=2000))
+    rows = chosen.values_list("id", "order", "display_order", "weight").iterator(chunk_size=2000)
     for ranking_id, order, shown, weight in rows:
         k = sum(len(g) for g in order)
         for first, second, outcome in ranking_votes(order, shown):
