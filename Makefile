@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality bench-scale gpu-check clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality bench-scale bench-data gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,12 @@ bench-quality: install
 bench-scale: install
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/scale_bench.py
+
+# The data path at production scale: rater loop under load (50/200 raters, saturation), import of 1,000,000 tasks,
+# export of 1,000,000 TRL pairs, command start-up and a 3,000,000-ranking project's pages, against the commit before
+# issue 12 side by side (bench/README.md). PostgreSQL and Redis as for `make test`; ~35 min; run it alone.
+bench-data: install
+	$(PY) bench/data_bench.py
 
 # On a machine with a GPU: decoder bf16 with and without LoRA, a 2-process torchrun job, kill-and-resume.
 gpu-check: install

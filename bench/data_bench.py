@@ -213,14 +213,20 @@ def export(tree: Path, project: str, out: Path) -> dict:
 class Server:
     """gunicorn with production settings on the bench database, in one tree."""
 
-    def __init__(self, tree: Path, port: int, workers: int = 3):
+    def __init__(self, tree: Path, workers: int = 3):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        self.log = open(WORK / f"gunicorn-{tree.name}.log", "a")
         env = env_for(tree, DJANGO_SETTINGS_MODULE="config.settings_production", VERDICT_MODE="production",
                       DJANGO_SECRET_KEY="bench-" + "k" * 50, DJANGO_SECURE_SSL_REDIRECT="0",
                       VERDICT_THROTTLE_RATER="1000000/min", VERDICT_THROTTLE_USER="1000000/min")
         self.proc = psutil.Popen([str(Path(PY).parent / "gunicorn"), "config.wsgi:application", "--bind",
                                   f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
-                                 cwd=tree, env=env)
+                                 cwd=tree, env=env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 90
         while True:
             try:
@@ -230,12 +236,15 @@ class Server:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
+                    self.stop()
+                    raise RuntimeError(f"gunicorn did not start (see {self.log.name})") from None
                 time.sleep(0.3)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.log.close()
 
 
 def cpu_seconds() -> float:
@@ -556,7 +565,7 @@ def main() -> None:
     result["load"] = {}
     for name, tree in (("base", trees["base"]), ("this", ROOT)):
         tokens = make_raters(tree, big, 250 + args.saturation_raters, f"load-{name}-")
-        server = Server(tree, port=18700 + (name == "this"))
+        server = Server(tree)
         try:
             runs = {}
             runs["50 raters, think"] = load(server, big, tokens[:50], args.seconds, args.think_s)
