@@ -123,11 +123,13 @@ class ProjectAdmin(admin.ModelAdmin):
               "min_rater_evidence", "pause_unreliable", "created_at")
 
     def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if getattr(request.resolver_match, "url_name", "") != "annotation_project_changelist":
+            return queryset  # the counts are for the list; on a project's own page they would count millions of rows
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))
         rankings = Ranking.objects.filter(task__project=OuterRef("pk"))
         return (
-            super()
-            .get_queryset(request)
+            queryset
             .annotate(
                 n_tasks=count_of(tasks, "project"),
                 n_complete=count_of(tasks.filter(status=RankingTask.COMPLETE), "project"),

@@ -19,33 +19,39 @@ The per-task consensus export lives with the consensus, in ``quality.exporter``.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import IO
 
-from django.db.models import Prefetch, QuerySet
-
-from annotation.models import Completion, Project, Ranking
+from annotation.models import Project, Ranking, RankingTask
 from annotation.pairs import TIE_POLICIES, TiePolicy, ranked_pairs
 
-CHUNK_SIZE = 500
+CHUNK_SIZE = 2000
 
 
-def _rankings(project: Project, exclude_flagged: bool) -> QuerySet[Ranking]:
+RANKING_FIELDS = ("id", "task_id", "rater_id", "order", "criteria_orders", "rationale", "flags", "time_spent_ms",
+                  "display_order", "submitted_at", "weight", "source", "dataset", "original_rater", "task__prompt_id",
+                  "task__prompt__external_id", "task__prompt__text", "task__is_gold", "task__origin_id")
+
+
+def _ranking_batches(project: Project, exclude_flagged: bool) -> Iterator[tuple[list[dict], dict[int, list]]]:
+    """Rankings as plain rows, ``CHUNK_SIZE`` at a time from a server-side cursor, each batch with its tasks'
+    completions ``task id → [(id, model, text)]`` (one query per batch). Plain rows, not model instances: an export
+    of a million pairs spends its time here."""
     qs = Ranking.objects.filter(task__project=project)
     if exclude_flagged:
         qs = qs.filter(flags=[])
-    return (
-        qs.select_related("task__prompt")
-        .prefetch_related(
-            Prefetch("task__completions", queryset=Completion.objects.only("id", "model_name", "text", "prompt_id"))
-        )
-        .order_by("id")
-    )
-
-
-def _stream(qs: QuerySet[Ranking]) -> Iterator[Ranking]:
-    # With chunk_size, Django prefetches per chunk of rows while streaming from a server-side cursor.
-    return qs.iterator(chunk_size=CHUNK_SIZE)
+    rows = qs.order_by("id").values(*RANKING_FIELDS).iterator(chunk_size=CHUNK_SIZE)
+    links = RankingTask.completions.through.objects
+    while batch := list(islice(rows, CHUNK_SIZE)):
+        completions: dict[int, list] = defaultdict(list)
+        for task_id, cid, model, text in (links.filter(rankingtask_id__in={r["task_id"] for r in batch})
+                                          .order_by("completion_id")
+                                          .values_list("rankingtask_id", "completion_id", "completion__model_name",
+                                                       "completion__text")):
+            completions[task_id].append((cid, model, text))
+        yield batch, completions
 
 
 def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: bool = True) -> Iterator[dict]:
@@ -57,64 +63,55 @@ def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: 
     """
     if ties not in TIE_POLICIES:
         raise ValueError(f"ties must be one of {TIE_POLICIES}, not {ties!r}")
-    for ranking in _stream(_rankings(project, exclude_flagged)):
-        if exclude_flagged and ranking.flags:
-            continue
-        by_id = {c.id: c for c in ranking.task.completions.all()}
-        prompt = ranking.task.prompt.text
-        for better, worse, tie in ranked_pairs(ranking.order, ties):
-            chosen, rejected = by_id.get(better), by_id.get(worse)
-            if chosen is None or rejected is None:
-                continue  # a completion deleted after the ranking: no pair to report
-            row = {
-                "prompt": prompt,
-                "chosen": chosen.text,
-                "rejected": rejected.text,
-                "ranking_id": ranking.id,
-                "task_id": ranking.task_id,
-                "rater_id": ranking.rater_id,
-                "chosen_model": chosen.model_name,
-                "rejected_model": rejected.model_name,
-                "reask": ranking.task.origin_id is not None,
-                "origin_task_id": ranking.task.origin_id,
-                "weight": ranking.weight,
-                **provenance(ranking),
-            }
-            if ties == "mark":
-                row["tie"] = tie
-            yield row
+    for batch, completions in _ranking_batches(project, exclude_flagged):
+        for ranking in batch:
+            by_id = {cid: (model, text) for cid, model, text in completions[ranking["task_id"]]}
+            shared = {"ranking_id": ranking["id"], "task_id": ranking["task_id"], "rater_id": ranking["rater_id"]}
+            tail = {"reask": ranking["task__origin_id"] is not None, "origin_task_id": ranking["task__origin_id"],
+                    "weight": ranking["weight"], **provenance(ranking)}
+            prompt = ranking["task__prompt__text"]
+            for better, worse, tie in ranked_pairs(ranking["order"], ties):
+                chosen, rejected = by_id.get(better), by_id.get(worse)
+                if chosen is None or rejected is None:
+                    continue  # a completion deleted after the ranking: no pair to report
+                row = {"prompt": prompt, "chosen": chosen[1], "rejected": rejected[1], **shared,
+                       "chosen_model": chosen[0], "rejected_model": rejected[0], **tail}
+                if ties == "mark":
+                    row["tie"] = tie
+                yield row
 
 
 def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[dict]:
     """One row per submitted ranking of `project`: the task, what was shown, and the rater's answer."""
-    for ranking in _stream(_rankings(project, exclude_flagged)):
-        task = ranking.task
-        yield {
-            "ranking_id": ranking.id,
-            "task_id": task.id,
-            "prompt_id": task.prompt_id,
-            "prompt_external_id": task.prompt.external_id,
-            "prompt": task.prompt.text,
-            "completions": [{"id": c.id, "model": c.model_name, "text": c.text} for c in task.completions.all()],
-            "order": ranking.order,
-            "criteria_orders": ranking.criteria_orders,
-            "rationale": ranking.rationale,
-            "flags": ranking.flags,
-            "time_spent_ms": ranking.time_spent_ms,
-            "display_order": ranking.display_order,
-            "rater_id": ranking.rater_id,
-            "is_gold": task.is_gold,
-            "reask": task.origin_id is not None,
-            "origin_task_id": task.origin_id,
-            "submitted_at": ranking.submitted_at.isoformat(),
-            "weight": ranking.weight,
-            **provenance(ranking),
-        }
+    for batch, completions in _ranking_batches(project, exclude_flagged):
+        for r in batch:
+            yield {
+                "ranking_id": r["id"],
+                "task_id": r["task_id"],
+                "prompt_id": r["task__prompt_id"],
+                "prompt_external_id": r["task__prompt__external_id"],
+                "prompt": r["task__prompt__text"],
+                "completions": [{"id": cid, "model": model, "text": text}
+                                for cid, model, text in completions[r["task_id"]]],
+                "order": r["order"],
+                "criteria_orders": r["criteria_orders"],
+                "rationale": r["rationale"],
+                "flags": r["flags"],
+                "time_spent_ms": r["time_spent_ms"],
+                "display_order": r["display_order"],
+                "rater_id": r["rater_id"],
+                "is_gold": r["task__is_gold"],
+                "reask": r["task__origin_id"] is not None,
+                "origin_task_id": r["task__origin_id"],
+                "submitted_at": r["submitted_at"].isoformat(),
+                "weight": r["weight"],
+                **provenance(r),
+            }
 
 
-def provenance(ranking: Ranking) -> dict:
+def provenance(ranking: dict) -> dict:
     """Where a ranking came from: a rater in Verdict, or an imported dataset (with its own rater id)."""
-    return {"source": ranking.source, "dataset": ranking.dataset, "original_rater": ranking.original_rater}
+    return {"source": ranking["source"], "dataset": ranking["dataset"], "original_rater": ranking["original_rater"]}
 
 
 def _parquet_schemas() -> dict:

@@ -57,6 +57,9 @@ def _counted(rows: Iterable[dict], progress: CommandProgress) -> Iterator[dict]:
 
 
 class Command(BaseCommand):
+    # Data commands skip the system checks: they would load the whole URL configuration and the API schema
+    # generator (~1 s) to check what `manage.py check`, `migrate` and every server start check anyway.
+    requires_system_checks = []
     help = ("Export every submitted ranking of a project as JSONL or Parquet (task, prompt, completions, order, "
             "rater_id, …), streamed.")
 

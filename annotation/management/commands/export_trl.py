@@ -12,6 +12,9 @@ from config.progress import CommandProgress
 
 
 class Command(BaseCommand):
+    # Data commands skip the system checks: they would load the whole URL configuration and the API schema
+    # generator (~1 s) to check what `manage.py check`, `migrate` and every server start check anyway.
+    requires_system_checks = []
     help = ("Export a project's rankings as TRL preference pairs (JSONL or Parquet: prompt, chosen, rejected, "
             "metadata), streamed.")
 

@@ -15,6 +15,9 @@ MAX_ERRORS_SHOWN = 200
 
 
 class Command(BaseCommand):
+    # Data commands skip the system checks: they would load the whole URL configuration and the API schema
+    # generator (~1 s) to check what `manage.py check`, `migrate` and every server start check anyway.
+    requires_system_checks = []
     help = ("Import prompts + completions from JSONL (.jsonl, .jsonl.gz) or Parquet into a project: every line is "
             "checked first, then written in batches; all or nothing.")
 

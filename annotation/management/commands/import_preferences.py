@@ -16,6 +16,9 @@ MAX_ERRORS_SHOWN = 50
 
 
 class Command(BaseCommand):
+    # Data commands skip the system checks: they would load the whole URL configuration and the API schema
+    # generator (~1 s) to check what `manage.py check`, `migrate` and every server start check anyway.
+    requires_system_checks = []
     help = ("Import preference data (TRL prompt/chosen/rejected pairs, HH-RLHF transcripts, or rankings) from JSONL "
             "or Parquet as rankings with provenance; streamed, all rows or none.")
 
