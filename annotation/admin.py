@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -127,13 +127,15 @@ class ProjectAdmin(admin.ModelAdmin):
         if getattr(request.resolver_match, "url_name", "") != "annotation_project_changelist":
             return queryset  # the counts are for the list; on a project's own page they would count millions of rows
         tasks = RankingTask.objects.filter(project=OuterRef("pk"))
-        rankings = Ranking.objects.filter(task__project=OuterRef("pk"))
+        # Rankings counted as the sum of their tasks' submitted_count: a scan of the project's tasks rather than a
+        # join of every ranking to its task (12 s for 3,000,000 rankings on 2 cores).
+        submitted = tasks.order_by().values("project").annotate(n=Sum("submitted_count")).values("n")
         return (
             queryset
             .annotate(
                 n_tasks=count_of(tasks, "project"),
                 n_complete=count_of(tasks.filter(status=RankingTask.COMPLETE), "project"),
-                n_rankings=count_of(rankings, "task__project"),
+                n_rankings=Coalesce(Subquery(submitted, output_field=IntegerField()), Value(0)),
             )
         )
 

@@ -483,8 +483,10 @@ def plot(result: dict, path: Path) -> None:
         xs = [k for k in ("50 raters, think", "200 raters, think", "saturation") if k in runs]
         axes[1].plot(xs, [runs[k]["p99_ms"] for k in xs], style, label=f"{name}: p99")
         axes[1].plot(xs, [runs[k]["p50_ms"] for k in xs], style, alpha=0.4, label=f"{name}: p50")
-        axes[2].bar([f"{x}\n{name}" for x in xs], [runs[k]["loops_per_s"] for k in xs], alpha=0.8,
-                    color="tab:blue" if name == "this" else "tab:grey")
+        offset = -0.2 if name == "this" else 0.2
+        axes[2].bar([i + offset for i in range(len(xs))], [runs[k]["loops_per_s"] for k in xs], width=0.4,
+                    color="tab:blue" if name == "this" else "tab:grey", label=name)
+        axes[2].set_xticks(range(len(xs)), xs)
     axes[1].axhline(300, color="tab:red", lw=1, ls=":", label="goal p99 (50 raters)")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("request latency (ms)")
@@ -492,7 +494,7 @@ def plot(result: dict, path: Path) -> None:
     axes[1].set_title("rater loop latency on a 1M-task project", fontsize=10)
     axes[2].axhline(100, color="tab:red", lw=1, ls=":")
     axes[2].set_ylabel("rater loops/s (next + submit)")
-    axes[2].tick_params(axis="x", labelsize=7)
+    axes[2].legend(fontsize=8)
     axes[2].set_title("throughput (red: saturation goal)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
