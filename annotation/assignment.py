@@ -42,12 +42,13 @@ _sqlite_lock = threading.Lock()
 MAX_FULL_CANDIDATES = 20  # tasks found full under their lock before giving up on a queue (each a rare race)
 
 
-def _holding_slot(now) -> Q:
+def holding_slot(now) -> Q:
+    """Assignments that take one of a task's slots at ``now``: submitted, or leased and not lapsed."""
     return Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now)
 
 
 def _slots_taken(task: RankingTask, now) -> int:
-    return Assignment.objects.filter(_holding_slot(now), task=task).count()
+    return Assignment.objects.filter(holding_slot(now), task=task).count()
 
 
 def current_lease(project: Project, rater) -> Assignment | None:
@@ -130,7 +131,7 @@ def _queue(project: Project, rater, now, reasks: bool, gold: bool):
         queue = queue.filter(is_gold=gold)
     queue = queue.filter(~Exists(seen_prompt))
     if not gold:  # a served-to-all gold task has no cap; every other task needs a free slot
-        taken = Assignment.objects.filter(_holding_slot(now), task=OuterRef("pk")).order_by().values("task")
+        taken = Assignment.objects.filter(holding_slot(now), task=OuterRef("pk")).order_by().values("task")
         taken = Coalesce(Subquery(taken.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
         queue = queue.alias(slots_taken=taken, slots_target=_target(project)).filter(
             slots_taken__lt=F("slots_target"))

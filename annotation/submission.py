@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from annotation.assignment import holding_slot
 from annotation.models import Assignment, Ranking, RankingRevision, RankingTask
 from annotation.signals import ranking_submitted
 
@@ -142,11 +142,7 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
         clean = validate_payload(task, payload, ids, project)
         now = timezone.now()
         if a.expires_at <= now:
-            taken = (
-                task.assignments.exclude(pk=a.pk)
-                .filter(Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now))
-                .count()
-            )
+            taken = task.assignments.exclude(pk=a.pk).filter(holding_slot(now)).count()
             if taken >= project.task_target(task) and not project.serves_to_all(task):
                 raise SubmissionError({"assignment": "the lease expired and the task was given to other raters"})
         ranking = Ranking.objects.create(

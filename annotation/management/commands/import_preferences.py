@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotation.importer import ImportFailed, find_project
 from annotation.models import Project
 from annotation.preference_import import import_preferences
+from config.progress import CommandProgress
 
 MAX_ERRORS_SHOWN = 50
 
@@ -35,26 +35,16 @@ class Command(BaseCommand):
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"no such file: {path}")
-        tty = sys.stderr.isatty()
-
-        def bar(done: int, total: int | None) -> None:
-            if total:
-                filled = int(30 * done / max(1, total))
-                line = f"[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} rows"
-            else:
-                line = f"{done:,} rows"
-            self.stderr.write(("\r" + line.ljust(60)) if tty else line, ending="" if tty else "\n")
-
+        bar = CommandProgress(self.stderr)
         try:
-            summary = import_preferences(target, file, dataset, progress=bar)
+            summary = import_preferences(target, file, dataset,
+                                         progress=lambda done, total: bar("importing", done, total))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         except ImportFailed as exc:
-            if tty:
-                self.stderr.write("")
+            bar.close()
             for row, message in exc.errors[:MAX_ERRORS_SHOWN]:
                 self.stderr.write(f"{path}:{row}: {message}")
             raise CommandError(f"{len(exc.errors)} error(s) in {path}; nothing was imported") from None
-        if tty:
-            self.stderr.write("")
+        bar.close()
         self.stdout.write(json.dumps(summary.as_dict()))
