@@ -66,8 +66,9 @@ def current_lease(project: Project, rater) -> Assignment | None:
     return lease
 
 
-def _count(qs) -> Subquery:
-    return Coalesce(Subquery(qs.order_by().values("rater").annotate(n=Count("pk")).values("n")[:1],
+def _count(qs, group_by: str) -> Coalesce:
+    """A COUNT subquery over `qs` (filtered down to one `group_by` value), 0 when empty."""
+    return Coalesce(Subquery(qs.order_by().values(group_by).annotate(n=Count("pk")).values("n")[:1],
                              output_field=IntegerField()), 0)
 
 
@@ -83,14 +84,10 @@ def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
               "any_gold": Exists(open_tasks.filter(is_gold=True))}
     if with_shares:
         mine = Assignment.objects.filter(task__project=project, rater=rater)
-        fields |= {"total": _count(mine), "reasks": _count(mine.filter(task__origin__isnull=False)),
-                   "gold": _count(mine.filter(task__is_gold=True))}
+        fields |= {"total": _count(mine, "rater"), "reasks": _count(mine.filter(task__origin__isnull=False), "rater"),
+                   "gold": _count(mine.filter(task__is_gold=True), "rater")}
     # Read through the project's row, which always exists: a rater with no assignment yet still gets zeros.
     return Project.objects.filter(pk=project.pk).annotate(**fields).values(*fields).get()
-
-
-def _shares(project: Project, rater) -> dict[str, int]:
-    return rater_state(project, rater)
 
 
 def prefers_reask(project: Project, rater, counts: dict[str, int] | None = None) -> bool:
@@ -98,7 +95,7 @@ def prefers_reask(project: Project, rater, counts: dict[str, int] | None = None)
     share = project.reask_share
     if share <= 0:
         return False
-    counts = counts or _shares(project, rater)
+    counts = counts or rater_state(project, rater)
     return counts["reasks"] < share * (counts["total"] + 1)
 
 
@@ -106,7 +103,7 @@ def due_for_gold(project: Project, rater, counts: dict[str, int] | None = None) 
     """Whether this rater's next task should be a gold task, to keep their share of gold tasks at gold_rate."""
     if project.gold_rate <= 0:
         return False
-    counts = counts or _shares(project, rater)
+    counts = counts or rater_state(project, rater)
     return counts["gold"] < project.gold_rate * (counts["total"] + 1)
 
 
@@ -131,8 +128,7 @@ def _queue(project: Project, rater, now, reasks: bool, gold: bool):
         queue = queue.filter(is_gold=gold)
     queue = queue.filter(~Exists(seen_prompt))
     if not gold:  # a served-to-all gold task has no cap; every other task needs a free slot
-        taken = Assignment.objects.filter(holding_slot(now), task=OuterRef("pk")).order_by().values("task")
-        taken = Coalesce(Subquery(taken.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+        taken = _count(Assignment.objects.filter(holding_slot(now), task=OuterRef("pk")), "task")
         queue = queue.alias(slots_taken=taken, slots_target=_target(project)).filter(
             slots_taken__lt=F("slots_target"))
     return queue.select_related("prompt").order_by("-priority", "id")
