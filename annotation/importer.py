@@ -334,13 +334,6 @@ def _duplicate_ids(source: RowSource, project: Project, hashes: array, lines: ar
     return found
 
 
-def parse_jsonl(project: Project, source: str | bytes | Iterable[str | bytes]) -> list[_Record]:
-    """Check every line and return the records (small inputs: the import itself never holds them all)."""
-    rows = RowSource.of(source)
-    check_file(project, rows)
-    return [r for _, r in _records(project, rows)]
-
-
 def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[str | bytes],
                  progress: Progress | None = None) -> ImportSummary:
     """Check then import `source`: JSONL text or bytes, a path to a .jsonl(.gz) or .parquet file, an uploaded file,
