@@ -28,6 +28,7 @@ from annotation.assignment import next_assignment, release
 from annotation.exporter import TIE_POLICIES, iter_rankings, iter_trl_pairs, jsonl_lines
 from annotation.import_runs import live, run_import
 from annotation.importer import ImportFailed
+from annotation.membership import UnknownUser, set_role
 from annotation.models import Assignment, ImportRun, Membership, Project, Ranking, RankingTask
 from annotation.permissions import (
     MANAGE,
@@ -45,6 +46,7 @@ from annotation.serializers import (
     ImportFailedSerializer,
     ImportRunSerializer,
     ImportSummarySerializer,
+    MemberSerializer,
     ProjectSerializer,
     RankingSerializer,
     SkipSerializer,
@@ -235,6 +237,27 @@ class ProjectViewSet(
         project = self._managed_project()
         page = self.paginate_queryset(ImportRun.objects.filter(project=project).order_by("-started_at", "-id"))
         return self.get_paginated_response(ImportRunSerializer([live(run) for run in page], many=True).data)
+
+    @extend_schema(methods=["GET"], summary="The project's members and their roles (managers)",
+                   responses={200: MemberSerializer(many=True)})
+    @extend_schema(methods=["POST"], summary="Add a user to the project as rater or manager, or change their role",
+                   request=MemberSerializer, responses={200: MemberSerializer, 201: MemberSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def members(self, request: Request, pk=None) -> Response:
+        project = self._managed_project()
+        if request.method == "GET":
+            page = self.paginate_queryset(Membership.objects.filter(project=project).select_related("user")
+                                          .order_by("user__username"))
+            return self.get_paginated_response(
+                [{"username": m.user.username, "role": m.role, "paused": m.paused} for m in page])
+        body = MemberSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            membership, created = set_role(project, body.validated_data["username"], body.validated_data["role"])
+        except UnknownUser as exc:
+            raise ValidationError({"username": str(exc)}) from None
+        return Response({"username": membership.user.username, "role": membership.role, "paused": membership.paused},
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Export rankings as streamed JSONL (TRL pairs or full rankings)",

@@ -9,6 +9,7 @@ from annotation.models import (
     Assignment,
     Completion,
     ImportRun,
+    Membership,
     Project,
     Ranking,
     RankingTask,
@@ -245,6 +246,14 @@ class ErrorsSerializer(serializers.Serializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class MemberSerializer(StrictJSONTypes, serializers.Serializer):
+    """A member of a project: add one with POST {"username", "role"} (an existing role is changed)."""
+
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Membership.ROLES, default=Membership.RATER)
+    paused = serializers.BooleanField(read_only=True)
 
 
 class ImportRunSerializer(serializers.ModelSerializer):

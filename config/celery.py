@@ -14,11 +14,14 @@ app.conf.task_queues = (Queue("default"), Queue("gpu"))
 app.autodiscover_tasks()
 
 
-def ensure_periodic_task(name: str, task: str, every_minutes: int, queue: str = "default") -> None:
+def ensure_periodic_task(name: str, task: str, every_seconds: int, queue: str = "default") -> None:
     """A django-celery-beat entry (editable in the admin), created once by an app's post_migrate."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    every, _ = IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)
+    if every_seconds % 60 == 0:  # shown as "every 10 minutes" in the admin
+        every, _ = IntervalSchedule.objects.get_or_create(every=every_seconds // 60, period=IntervalSchedule.MINUTES)
+    else:
+        every, _ = IntervalSchedule.objects.get_or_create(every=every_seconds, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every, "queue": queue})
 
 

@@ -278,12 +278,18 @@ VERDICT_RM_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_RM_SOFT_TIME_LIMIT", 3 
 VERDICT_RM_TIME_LIMIT = int(os.environ.get("VERDICT_RM_TIME_LIMIT", VERDICT_RM_SOFT_TIME_LIMIT + 600))
 # Refreshed every third of it by a thread while a training runs: a lost worker's job is requeued after it lapses.
 VERDICT_RM_LOCK_TTL = int(os.environ.get("VERDICT_RM_LOCK_TTL", 120))
+# Beat's schedule as first created by `migrate` (afterwards it is edited under Periodic tasks in the admin), seconds:
+# the retrain check and the requeue of lost trainings and rounds.
+VERDICT_RETRAIN_CHECK_EVERY = int(os.environ.get("VERDICT_RETRAIN_CHECK_EVERY", 600))
+VERDICT_REQUEUE_LOST_EVERY = int(os.environ.get("VERDICT_REQUEUE_LOST_EVERY", 120))
 VERDICT_AL_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_AL_SOFT_TIME_LIMIT", 15 * 60))  # seconds per round
 VERDICT_AL_TIME_LIMIT = int(os.environ.get("VERDICT_AL_TIME_LIMIT", VERDICT_AL_SOFT_TIME_LIMIT + 60))
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # One line per event, with time and source, so `docker compose logs` of several services can be followed.
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": os.environ.get("VERDICT_LOG_LEVEL", "INFO")},
 }

@@ -7,7 +7,7 @@ REFRESH_NAME = "quality: refresh projects with new rankings"
 def ensure_refresh_schedule(sender=None, **kwargs) -> None:
     from config.celery import ensure_periodic_task
 
-    ensure_periodic_task(REFRESH_NAME, "quality.tasks.refresh_stale_projects", 10)
+    ensure_periodic_task(REFRESH_NAME, "quality.tasks.refresh_stale_projects", 600)
 
 
 class QualityConfig(AppConfig):

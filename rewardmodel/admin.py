@@ -153,8 +153,8 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("project", "status", "progress_bar", "step", "total", "trigger", "message", "created_at",
-                    "finished_at", "version")
+    list_display = ("project", "status", "progress_bar", "step", "total", "trigger", "worker", "attempts", "message",
+                    "created_at", "finished_at", "version")
     list_filter = ("project", "status", "trigger")
     readonly_fields = [f.name for f in TrainingRun._meta.fields]
 

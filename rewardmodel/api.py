@@ -3,6 +3,9 @@
 POST /api/projects/{id}/score/        rewards from the project's active version
 GET  /api/projects/{id}/reward-models/ every version with its status, key held-out metrics and the promotion gate's
                                       decision and reason (why a version was promoted, rejected or not eligible)
+GET  /api/projects/{id}/training-runs/ trainings, newest first: status, progress, deliveries and the worker that ran
+                                      the latest one
+GET/PUT/PATCH /api/projects/{id}/retrain-policy/  when beat retrains the project, and with what (managers)
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.permissions import SEE, project_for
+from annotation.permissions import MANAGE, SEE, project_for
 from config.api_contract import StrictJSONTypes
 from rewardmodel import registry, scoring
-from rewardmodel.models import RewardModelVersion
+from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 
 MAX_ITEMS = 256
 
@@ -93,7 +96,7 @@ class ScoreView(APIView):
 METRIC_KEYS = ("heldout_accuracy", "active_heldout_accuracy", "heldout_pairs", "heldout_rankings", "train_rankings",
                "train_pairs", "ece_before", "ece_after", "temperature", "temperature_skipped", "flip_rate_vs_parent",
                "eval_sets", "train_truncated", "train_completions_cut", "truncation_keeps", "resolved", "processes",
-               "peak_memory_mib")
+               "peak_memory_mib", "resumed_from_step")
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -119,3 +122,59 @@ class VersionList(generics.ListAPIView):
     def get_queryset(self):
         project = project_for(self.request.user, self.kwargs["project_id"], SEE)
         return RewardModelVersion.objects.filter(project=project).order_by("-number")
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    version_number = serializers.IntegerField(source="version.number", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "status", "trigger", "progress", "step", "total", "attempts", "worker", "message",
+                  "created_at", "started_at", "finished_at", "version", "version_number"]
+        read_only_fields = fields
+
+
+class TrainingRunList(generics.ListAPIView):
+    """A project's trainings, newest first: a long job's progress, and which worker ran it."""
+
+    serializer_class = TrainingRunSerializer
+    permission_classes = [IsAuthenticated]  # and annotation.permissions.project_for in get_queryset
+
+    def get_queryset(self):
+        project = project_for(self.request.user, self.kwargs["project_id"], SEE)
+        return TrainingRun.objects.filter(project=project).select_related("version").order_by("-created_at", "-id")
+
+
+class RetrainPolicySerializer(StrictJSONTypes, serializers.ModelSerializer):
+    hyperparameters = serializers.DictField(required=False, help_text='TrainConfig fields, e.g. {"epochs": 2}.')
+
+    class Meta:
+        model = RetrainPolicy
+        fields = ["enabled", "min_new_rankings", "training_source", "hyperparameters", "min_train_rankings",
+                  "min_heldout_pairs", "promotion_margin", "backbone_path"]
+        # A path on the workers' disks: set by staff in the admin, never through the API.
+        read_only_fields = ["backbone_path"]
+
+    def validate_hyperparameters(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be an object of training options, e.g. {\"epochs\": 2}")
+        from rewardmodel.trainer import TrainConfig  # torch: loaded on use, not when the URLconf loads
+
+        try:
+            TrainConfig.from_dict(value)
+        except (TypeError, ValueError) as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
+
+class RetrainPolicyView(generics.RetrieveUpdateAPIView):
+    """The project's retrain policy (created with the defaults on first use): beat's retrain check trains the project
+    once it has min_new_rankings new rankings; hyperparameters are TrainConfig fields."""
+
+    serializer_class = RetrainPolicySerializer
+    permission_classes = [IsAuthenticated]  # and annotation.permissions.project_for(MANAGE) in get_object
+
+    def get_object(self):
+        project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
+        policy, _ = RetrainPolicy.objects.get_or_create(project=project)
+        return policy

@@ -2,9 +2,11 @@
 
 from django.urls import path
 
-from rewardmodel.api import ScoreView, VersionList
+from rewardmodel.api import RetrainPolicyView, ScoreView, TrainingRunList, VersionList
 
 urlpatterns = [
     path("projects/<int:project_id>/score/", ScoreView.as_view(), name="project-score"),
     path("projects/<int:project_id>/reward-models/", VersionList.as_view(), name="project-reward-models"),
+    path("projects/<int:project_id>/training-runs/", TrainingRunList.as_view(), name="project-training-runs"),
+    path("projects/<int:project_id>/retrain-policy/", RetrainPolicyView.as_view(), name="project-retrain-policy"),
 ]

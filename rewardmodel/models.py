@@ -78,6 +78,8 @@ class TrainingRun(models.Model):
     overrides = models.JSONField(null=True, blank=True, help_text="Training options asked for at launch, if any.")
     attempts = models.PositiveIntegerField(default=0, help_text="Deliveries of the job; more than one means a "
                                            "worker was lost mid-run (VERDICT_MAX_DELIVERIES caps them).")
+    worker = models.CharField(max_length=255, blank=True, help_text="The Celery worker (node name) that took the "
+                              "latest delivery.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -195,8 +195,10 @@ def _claim_version(project_id: int, key: str, base_model: str, config: dict, sna
 
 
 def run_training(project_id: int, task_id: str | None = None, trigger: str = "manual", backbone: str | None = None,
-                 overrides: dict | None = None, progress_hook: ProgressHook | None = None) -> dict:
-    """Train (or find, if this exact job already finished) a version; returns {project_id, version_id, promoted}."""
+                 overrides: dict | None = None, progress_hook: ProgressHook | None = None, worker: str = "") -> dict:
+    """Train (or find, if this exact job already finished) a version; returns {project_id, version_id, promoted}.
+
+    `worker` names the Celery node that took this delivery (kept on the run: which machine trained it)."""
     task_id = task_id or f"sync-{uuid.uuid4().hex}"
     run, _ = TrainingRun.objects.get_or_create(celery_task_id=task_id, project_id=project_id,
                                                defaults={"trigger": trigger})
@@ -214,8 +216,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
                        "(killed, out of memory?); see the worker's log")
         run.save(update_fields=["status", "finished_at", "message"])
         return {"project_id": project_id, "version_id": None, "promoted": False, "gave_up": run.message}
-    run.status, run.started_at, run.message = TrainingRun.RUNNING, timezone.now(), ""
-    run.save(update_fields=["status", "started_at", "message"])
+    run.status, run.started_at, run.message, run.worker = TrainingRun.RUNNING, timezone.now(), "", worker[:255]
+    run.save(update_fields=["status", "started_at", "message", "worker"])
     if locks.acquire(project_id, task_id):
         TrainingRun.objects.filter(project_id=project_id, status=TrainingRun.RUNNING).exclude(pk=run.pk).update(
             status=TrainingRun.FAILED, finished_at=timezone.now(), message="worker lost (its lock expired)")
