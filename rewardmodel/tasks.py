@@ -25,7 +25,8 @@ def train_reward_model(self, project_id: int, trigger: str = "manual", backbone:
     from rewardmodel.training import run_training
 
     task_id = self.request.id or None
-    return run_training(int(project_id), task_id=task_id, trigger=trigger, backbone=backbone, overrides=overrides)
+    return run_training(int(project_id), task_id=task_id, trigger=trigger, backbone=backbone, overrides=overrides,
+                        worker=self.request.hostname or "")
 
 
 @shared_task(name="rewardmodel.tasks.check_retrain_schedules", acks_late=True, soft_time_limit=120, time_limit=150)
@@ -56,27 +57,43 @@ def requeue_lost_trainings() -> list[int]:
     back within TTL + 2 min instead of the broker's visibility timeout (hours). Should the broker also redeliver the
     old message later, run_training finds the run finished and does nothing.
     """
-    from rewardmodel.launch import send
+    from rewardmodel.models import TrainingRun
+
+    requeued = []
+    for run_id in _lost_runs(TrainingRun.objects.all()).values_list("pk", flat=True):
+        if _requeue_lost(run_id):
+            requeued.append(run_id)
+    return requeued
+
+
+def _lost_runs(runs):
+    """RUNNING runs whose worker is gone: their project lock (heartbeated by a live training) has lapsed, and they
+    started more than one lock TTL ago (a run that just started may not hold its lock yet)."""
     from rewardmodel.models import TrainingRun
 
     now = timezone.now()
-    ttl = timedelta(seconds=settings.VERDICT_RM_LOCK_TTL)
     alive = Q(project__training_lock__owner=F("celery_task_id"), project__training_lock__expires_at__gt=now)
-    requeued = []
-    for run_id in (TrainingRun.objects.filter(status=TrainingRun.RUNNING, started_at__lt=now - ttl)
-                   .exclude(alive).values_list("pk", flat=True)):
-        with transaction.atomic():
-            run = (TrainingRun.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-                pk=run_id, status=TrainingRun.RUNNING).exclude(alive).first())
-            if run is None:
-                continue
-            run.status, run.started_at = TrainingRun.QUEUED, None
-            run.message = f"worker lost at step {run.step}/{run.total}; requeued (delivery {run.attempts + 1})"
-            run.save(update_fields=["status", "started_at", "message"])
-            transaction.on_commit(lambda run=run: send(run))
-        log.warning("training run %s lost its worker; requeued as %s", run.pk, run.celery_task_id)
-        requeued.append(run.pk)
-    return requeued
+    return runs.filter(status=TrainingRun.RUNNING,
+                       started_at__lt=now - timedelta(seconds=settings.VERDICT_RM_LOCK_TTL)).exclude(alive)
+
+
+def _requeue_lost(run_id: int) -> bool:
+    """Put one lost run back on the queue under its own task id (it resumes from its checkpoint); False if it is not
+    lost after all, or another check got there first."""
+    from rewardmodel.launch import send
+    from rewardmodel.models import TrainingRun
+
+    with transaction.atomic():
+        run = _lost_runs(TrainingRun.objects.select_for_update(skip_locked=True, of=("self",))).filter(
+            pk=run_id).first()
+        if run is None:
+            return False
+        run.status, run.started_at = TrainingRun.QUEUED, None
+        run.message = f"worker lost at step {run.step}/{run.total}; requeued (delivery {run.attempts + 1})"
+        run.save(update_fields=["status", "started_at", "message"])
+        transaction.on_commit(lambda run=run: send(run))
+    log.warning("training run %s lost its worker; requeued as %s", run.pk, run.celery_task_id)
+    return True
 
 
 def _retrain_if_due(policy) -> bool:
@@ -84,14 +101,13 @@ def _retrain_if_due(policy) -> bool:
     from rewardmodel.models import TrainingRun
     from rewardmodel.training import new_rankings_since_last_version
 
-    now = timezone.now()
-    recent = now - timedelta(hours=6)  # an older queued/running row is a lost job, not a busy project
-    # A running training heartbeats its project lock; a "running" row whose lock has expired belongs to a
-    # worker that died (SIGKILL, OOM, lost host), whose message may not come back for hours: retrain now.
-    busy = TrainingRun.objects.filter(project=policy.project, created_at__gte=recent).filter(
-        Q(status=TrainingRun.QUEUED)
-        | Q(status=TrainingRun.RUNNING, project__training_lock__expires_at__gt=now))
-    if busy.exists():
+    recent = timezone.now() - timedelta(hours=6)  # an older queued/running row is a lost job, not a busy project
+    project_runs = TrainingRun.objects.filter(project=policy.project, created_at__gte=recent)
+    # A run whose worker died is given back to the queue now (it resumes from its checkpoint) rather than trained a
+    # second time from scratch next to its own redelivery; it keeps the project busy like any queued run.
+    for run_id in _lost_runs(project_runs).values_list("pk", flat=True):
+        _requeue_lost(run_id)
+    if project_runs.filter(status__in=[TrainingRun.QUEUED, TrainingRun.RUNNING]).exists():
         return False
     new = new_rankings_since_last_version(policy.project_id)
     if new < policy.min_new_rankings:

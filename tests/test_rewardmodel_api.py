@@ -109,7 +109,7 @@ def test_command_enqueues_chain_with_active_learning(project):
     assert run.status == TrainingRun.QUEUED and run.trigger == "manual"
 
 
-def test_beat_schedule_and_retrain_check(project, make_task, rater):
+def test_beat_schedule_and_retrain_check(project, make_task, rater, django_capture_on_commit_callbacks):
     assert PeriodicTask.objects.filter(name=RETRAIN_CHECK_NAME, task="rewardmodel.tasks.check_retrain_schedules"
                                        ).exists()
     RetrainPolicy.objects.create(project=project, min_new_rankings=3)
@@ -119,12 +119,26 @@ def test_beat_schedule_and_retrain_check(project, make_task, rater):
         add_rankings(project, make_task, [rater], 1, seed=2)
         assert check_retrain_schedules() == [project.pk]
         launch.assert_called_once_with(project, trigger="schedule")
-    # A training marked running whose worker died (its project lock expired) does not block the schedule...
-    TrainingRun.objects.create(project=project, status=TrainingRun.RUNNING, celery_task_id="dead-worker")
+    # A training marked running whose worker died (its project lock expired) is put back on the queue, to resume from
+    # its checkpoint, instead of a second training being launched beside its redelivery (seen in make deploy-test)...
+    TrainingRun.objects.filter(project=project).update(status=TrainingRun.SUCCEEDED)
+    dead = TrainingRun.objects.create(project=project, status=TrainingRun.RUNNING, celery_task_id="dead-worker",
+                                      started_at=timezone.now() - timedelta(hours=1))
     TrainingLock.objects.create(project=project, owner="dead-worker", expires_at=timezone.now() - timedelta(seconds=1))
-    with mock.patch("rewardmodel.launch.launch_training") as launch:
-        assert check_retrain_schedules() == [project.pk]
-    # ...while a live one (its lock heartbeating) does.
+    with mock.patch("rewardmodel.launch.launch_training") as launch, \
+            mock.patch("rewardmodel.launch.send") as send, django_capture_on_commit_callbacks(execute=True):
+        assert check_retrain_schedules() == []
+        launch.assert_not_called()
+    dead.refresh_from_db()
+    assert dead.status == TrainingRun.QUEUED and "requeued" in dead.message
+    send.assert_called_once()
+    # ...a live one (its lock heartbeating) keeps the project busy too...
+    dead.status, dead.started_at = TrainingRun.RUNNING, timezone.now() - timedelta(hours=1)
+    dead.save()
     TrainingLock.objects.filter(project=project).update(expires_at=timezone.now() + timedelta(minutes=5))
     with mock.patch("rewardmodel.launch.launch_training") as launch:
         assert check_retrain_schedules() == []
+    # ...and once it has ended, the new rankings are trained on.
+    TrainingRun.objects.filter(pk=dead.pk).update(status=TrainingRun.SUCCEEDED)
+    with mock.patch("rewardmodel.launch.launch_training") as launch:
+        assert check_retrain_schedules() == [project.pk]
