@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality bench-scale bench-data gpu-check clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality bench-scale bench-data gpu-check deploy-test clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,13 @@ bench-data: install
 # On a machine with a GPU: decoder bf16 with and without LoRA, a 2-process torchrun job, kill-and-resume.
 gpu-check: install
 	$(PY) bench/gpu_scale_check.py --out bench/results/gpu_scale_check.json
+
+# The Compose deployment, built and used end to end with host networking (deploy/README.md, "The deploy test"):
+# images from Debian's packages, the stack, the public API, a killed worker, backup and restore. Needs root and
+# Docker (installed from Debian if missing); ~15 min. Not part of `make test`: run it before a release and whenever
+# deploy/ changes.
+deploy-test:
+	$(PYTHON) deploy/test/deploy_test.py $(DEPLOY_TEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
