@@ -127,6 +127,11 @@ def jsonl_response(rows, filename: str) -> StreamingHttpResponse:
     return response
 
 
+def _member_row(membership: Membership) -> dict:
+    """A member as MemberSerializer describes one (the user comes joined: select_related or just loaded)."""
+    return {"username": membership.user.username, "role": membership.role, "paused": membership.paused}
+
+
 def _count_per_project(qs: QuerySet, project_field: str) -> Coalesce:
     counted = qs.filter(**{project_field: OuterRef("pk")}).order_by().values(project_field).annotate(n=Count("pk"))
     return Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0)
@@ -248,16 +253,14 @@ class ProjectViewSet(
         if request.method == "GET":
             page = self.paginate_queryset(Membership.objects.filter(project=project).select_related("user")
                                           .order_by("user__username"))
-            return self.get_paginated_response(
-                [{"username": m.user.username, "role": m.role, "paused": m.paused} for m in page])
+            return self.get_paginated_response([_member_row(m) for m in page])
         body = MemberSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             membership, created = set_role(project, body.validated_data["username"], body.validated_data["role"])
         except UnknownUser as exc:
             raise ValidationError({"username": str(exc)}) from None
-        return Response({"username": membership.user.username, "role": membership.role, "paused": membership.paused},
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(_member_row(membership), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Export rankings as streamed JSONL (TRL pairs or full rankings)",
