@@ -59,11 +59,12 @@ def requeue_lost_trainings() -> list[int]:
     """
     from rewardmodel.models import TrainingRun
 
-    requeued = []
-    for run_id in _lost_runs(TrainingRun.objects.all()).values_list("pk", flat=True):
-        if _requeue_lost(run_id):
-            requeued.append(run_id)
-    return requeued
+    return _requeue_lost_among(TrainingRun.objects.all())
+
+
+def _requeue_lost_among(runs) -> list[int]:
+    """Requeue every lost run of `runs` (the beat task: all runs; the retrain check: its project's); their ids."""
+    return [run_id for run_id in _lost_runs(runs).values_list("pk", flat=True) if _requeue_lost(run_id)]
 
 
 def _lost_runs(runs):
@@ -105,8 +106,7 @@ def _retrain_if_due(policy) -> bool:
     project_runs = TrainingRun.objects.filter(project=policy.project, created_at__gte=recent)
     # A run whose worker died is given back to the queue now (it resumes from its checkpoint) rather than trained a
     # second time from scratch next to its own redelivery; it keeps the project busy like any queued run.
-    for run_id in _lost_runs(project_runs).values_list("pk", flat=True):
-        _requeue_lost(run_id)
+    _requeue_lost_among(project_runs)
     if project_runs.filter(status__in=[TrainingRun.QUEUED, TrainingRun.RUNNING]).exists():
         return False
     new = new_rankings_since_last_version(policy.project_id)
