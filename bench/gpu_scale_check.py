@@ -10,10 +10,14 @@ Django-free (rewardmodel.trainer / distributed / testing and replay.datasets onl
 1. bf16, full fine-tuning;   2. bf16, LoRA r=16;
 3. a 2-process torchrun job (DDP; NCCL with a GPU per process, gloo when two share one GPU);
 4. kill-and-resume: the same job, a rank SIGKILLed a third of the way, then run again: it must resume from
-   its checkpoint.
+   its checkpoint;
+5. how close to the hardware (bench/gpu_mfu.py): model FLOPs utilisation of a 0.5B-class decoder at several sequence
+   lengths, ours next to TRL's RewardTrainer on the same token ids, each timed run at least --mfu-seconds long after
+   its warm-up (TRL is skipped, with the reason in its row, where it cannot be imported).
 
-It prints and writes JSON: device facts, comparisons/s, tokens/s, peak GPU memory, final loss, and for 4 the step
-resumed from. Commit the output with the date and the GPU (bench/README.md).
+It prints and writes JSON after every run (a run cut short keeps what it measured): device facts, comparisons/s,
+tokens/s, peak GPU memory, final loss, for 4 the step resumed from, for 5 tokens/s, model TFLOP/s and MFU. Commit
+the output with the date and the GPU (bench/README.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 SIZES = {  # (hidden, layers, heads, intermediate)
     "tiny": (32, 2, 2, 64),
@@ -40,7 +45,7 @@ SIZES = {  # (hidden, layers, heads, intermediate)
 }
 
 
-def build(folder: Path, size: str) -> Path:
+def build(folder: Path, size: str, positions: int = 1024) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
@@ -51,8 +56,8 @@ def build(folder: Path, size: str) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=inter,
                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                         max_position_embeddings=1024, num_labels=1, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
+                         max_position_embeddings=max(1024, positions), num_labels=1,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     LlamaForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
@@ -93,9 +98,6 @@ def tokens_of(tokenizer, examples, max_length: int) -> int:
 def main() -> None:
     import torch
 
-    from rewardmodel import distributed, trainer
-    from rewardmodel.backbones import load_backbone
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--size", choices=sorted(SIZES), default="0.3b")
@@ -103,10 +105,18 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--smoke", action="store_true", help="tiny model, few rankings, CPU")
+    ap.add_argument("--skip-checks", action="store_true", help="only the MFU measurement (5)")
+    ap.add_argument("--mfu-size", choices=sorted(SIZES), default="0.5b")
+    ap.add_argument("--mfu-lengths", type=int, nargs="*", default=[512, 2048], help="none: skip 5")
+    ap.add_argument("--mfu-seconds", type=float, default=60.0)
+    ap.add_argument("--mfu-tokens-per-step", type=int, default=32768)
+    ap.add_argument("--mfu-trainers", nargs="+", default=["ours", "trl"],
+                    choices=["ours", "ours_nondeterministic", "trl"])
     args = ap.parse_args()
     cuda = torch.cuda.is_available() and not args.smoke
     if args.smoke:
         args.size, args.rankings, args.max_length = "tiny", 160, 128
+        args.mfu_size, args.mfu_lengths, args.mfu_seconds, args.mfu_tokens_per_step = "tiny", [64], 2.0, 512
     device = "cuda" if cuda else "cpu"
     facts = {"date": datetime.date.today().isoformat(), "torch": torch.__version__, "cuda": cuda,
              "size": args.size, "max_length": args.max_length}
@@ -115,11 +125,39 @@ def main() -> None:
                   "bf16": torch.cuda.is_bf16_supported()}
     print(json.dumps(facts), flush=True)
     work = Path(tempfile.mkdtemp(prefix="verdict-gpu-"))
+    results = {"facts": facts, "runs": {}}
+
+    def save() -> None:
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+    if not args.skip_checks:
+        checks(args, work, device, cuda, results, save)
+    if args.mfu_lengths and (cuda or args.smoke):
+        import gpu_mfu
+
+        mfu_path = build(work / "mfu-decoder", args.mfu_size, positions=max(args.mfu_lengths))
+        results["mfu"] = gpu_mfu.measure(str(mfu_path), args.mfu_lengths, args.mfu_seconds,
+                                         args.mfu_tokens_per_step, trainers=tuple(args.mfu_trainers),
+                                         report=lambda line: print(line, flush=True))
+        results["mfu"]["size"] = args.mfu_size
+        save()
+    print(json.dumps(results, indent=2))
+
+
+def checks(args, work: Path, device: str, cuda: bool, results: dict, save) -> None:
+    """1–4: bf16 full and LoRA, a 2-process torchrun job, kill-and-resume."""
+    import torch
+
+    from rewardmodel import distributed, trainer
+    from rewardmodel.backbones import load_backbone
+
     path = build(work / "decoder", args.size)
     examples, source = rankings(args.data, args.rankings)
     _, tokenizer = load_backbone(path)
     n_tokens = tokens_of(tokenizer, examples, args.max_length)
-    results = {"facts": facts, "data": source, "rankings": len(examples), "tokens_per_epoch": n_tokens, "runs": {}}
+    results |= {"data": source, "rankings": len(examples), "tokens_per_epoch": n_tokens}
     precision = "bf16" if cuda else "fp32"
     base = dict(device=device, max_length=args.max_length, batch_rankings=8, lr=1e-5, precision=precision,
                 gradient_checkpointing=False)
@@ -131,6 +169,7 @@ def main() -> None:
                "peak_memory_gib": round((result.peak_memory_mib or 0) / 1024, 2), "resolved": result.resolved, **extra}
         results["runs"][label] = row
         print(json.dumps({label: row}), flush=True)
+        save()
 
     for label, extra in (("warmup", {}), ("bf16_full", {}), ("bf16_lora16", {"lora_r": 16})):
         model, tok = load_backbone(path)
@@ -175,10 +214,7 @@ def main() -> None:
     record("kill_and_resume", resumed, time.perf_counter() - began, killed_at=killed, first_attempt=outcome,
            resumed_from=resumed.resumed_from)
     results["resume_ok"] = bool(killed) and resumed.resumed_from >= 1 and resumed.steps > resumed.resumed_from
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+    save()
 
 
 if __name__ == "__main__":
