@@ -21,6 +21,8 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
+from config.client_address import client_address
+
 
 def lockout_response(request, credentials, *args, **kwargs) -> HttpResponse:
     """django-axes' answer to a locked-out login: 429 with Retry-After, plain text (escaped by construction)."""
@@ -34,13 +36,25 @@ def lockout_response(request, credentials, *args, **kwargs) -> HttpResponse:
     return response
 
 
-class RaterLoopThrottle(UserRateThrottle):
+class ByClientAddress:
+    """Throttles count anonymous callers by config.client_address, the same rule as the login lock-out (DRF's own
+    get_ident trusts X-Forwarded-For whenever NUM_PROXIES is unset)."""
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
+
+
+class UserThrottle(ByClientAddress, UserRateThrottle):
+    """The default `user` rate: per user, or per client address for anonymous calls."""
+
+
+class RaterLoopThrottle(UserThrottle):
     """Per-user rate for the rater loop (next task, submit, skip)."""
 
     scope = "rater"
 
 
-class BadTokenThrottle(SimpleRateThrottle):
+class BadTokenThrottle(ByClientAddress, SimpleRateThrottle):
     """Failed token authentications per client IP address."""
 
     scope = "bad_token"

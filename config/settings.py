@@ -94,11 +94,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "config.abuse.lockout_response"
-# Behind a reverse proxy, set VERDICT_PROXY_COUNT (how many proxies append to X-Forwarded-For) so the client's own
-# address is the one counted, not the proxy's.
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("VERDICT_PROXY_COUNT", 0)) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else [
-    "REMOTE_ADDR"]
+# Whose address a request comes from, for lock-outs and throttles alike (config/client_address.py): the TCP peer, or
+# behind VERDICT_PROXY_COUNT reverse proxies that append to X-Forwarded-For, the address the outermost one saw.
+VERDICT_PROXY_COUNT = int(os.environ.get("VERDICT_PROXY_COUNT", 0))
+AXES_CLIENT_IP_CALLABLE = "config.client_address.client_address"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -177,13 +176,14 @@ REST_FRAMEWORK = {
         "config.abuse.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.abuse.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("VERDICT_THROTTLE_USER", "600/min"),
         "rater": os.environ.get("VERDICT_THROTTLE_RATER", "120/min"),
         "bad_token": os.environ.get("VERDICT_THROTTLE_BAD_TOKEN", "20/min"),
     },
-    "NUM_PROXIES": int(os.environ.get("VERDICT_PROXY_COUNT", 0)) or None,
+    # DRF's own reading of X-Forwarded-For, for anything that asks it: 0 is "the peer" (None would trust the header).
+    "NUM_PROXIES": VERDICT_PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON in (the import takes its own JSONL and multipart parsers).
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
