@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from annotation.assignment import next_assignment, release
 from annotation.exporter import TIE_POLICIES, iter_rankings, iter_trl_pairs, jsonl_lines
-from annotation.import_runs import live, run_import
+from annotation.import_runs import import_upload, live
 from annotation.importer import ImportFailed
 from annotation.membership import UnknownUser, set_role
 from annotation.models import Assignment, ImportRun, Membership, Project, Ranking, RankingTask
@@ -39,11 +39,13 @@ from annotation.permissions import (
     project_for,
     visible_projects,
 )
+from annotation.rows import TooLarge
 from annotation.serializers import (
     AssignmentSerializer,
     DetailSerializer,
     ErrorsSerializer,
     ImportFailedSerializer,
+    ImportQueuedSerializer,
     ImportRunSerializer,
     ImportSummarySerializer,
     MemberSerializer,
@@ -52,6 +54,7 @@ from annotation.serializers import (
     SkipSerializer,
     SubmitSerializer,
     TaskSerializer,
+    TooLargeSerializer,
 )
 from annotation.submission import RankingPayload, SubmissionConflict, SubmissionError, submit_ranking
 from config.abuse import RaterLoopThrottle
@@ -197,7 +200,8 @@ class ProjectViewSet(
         return project_for(self.request.user, self.kwargs["pk"], MANAGE)
 
     @extend_schema(
-        summary="Import prompts + completions (JSONL; all lines or none)",
+        summary="Import prompts + completions (JSONL, gzip or Parquet; all lines or none); a file of more than "
+                "VERDICT_IMPORT_SYNC_ROWS lines is queued for a worker (202)",
         request={
             NDJSON: OpenApiTypes.STR,
             "text/plain": OpenApiTypes.STR,
@@ -205,7 +209,8 @@ class ProjectViewSet(
             "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
                                     "required": ["file"], "additionalProperties": False},
         },
-        responses={201: ImportSummarySerializer, 400: ImportFailedSerializer},
+        responses={201: ImportSummarySerializer, 202: ImportQueuedSerializer, 400: ImportFailedSerializer,
+                   413: TooLargeSerializer},
     )
     @action(
         detail=True,
@@ -216,15 +221,19 @@ class ProjectViewSet(
     def import_data(self, request: Request, pk=None) -> Response:
         project = self._managed_project()
         if isinstance(request.data, bytes | str):
-            source, name = request.data, "upload"
+            data, name = request.data, "upload"
         elif "file" in request.FILES:
-            source = request.FILES["file"]
-            name = source.name or "upload"
+            upload = request.FILES["file"]
+            data, name = upload.read(), upload.name or "upload"  # bounded by BoundedMultiPartParser
         else:
             raise ParseError(f"Send JSONL as the body ({NDJSON} or text/plain) or as a multipart file named 'file'.")
-        size = len(source) if isinstance(source, bytes | str) else source.size
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogatepass")
         try:
-            run, summary = run_import(project, source, user=request.user, name=name, size=size)
+            run, summary = import_upload(project, data, user=request.user, name=name)
+        except TooLarge as exc:
+            return Response({"import_id": exc.import_id, "detail": f"{exc}; nothing was imported.",
+                             "setting": exc.setting}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         except ImportFailed as exc:
             body = {
                 "import_id": exc.import_id,
@@ -233,6 +242,10 @@ class ProjectViewSet(
                 "errors": [{"line": n, "message": m} for n, m in exc.errors[:MAX_IMPORT_ERRORS_RETURNED]],
             }
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        if summary is None:
+            return Response({"import_id": run.pk, "status": run.status, "rows_total": run.rows_total,
+                             "detail": "Queued for a worker: follow it at GET /api/projects/{id}/imports/."
+                             .replace("{id}", str(project.pk))}, status=status.HTTP_202_ACCEPTED)
         return Response({"import_id": run.pk, **summary.as_dict()}, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="The project's imports, newest first, with live progress for a running one (managers)",

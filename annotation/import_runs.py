@@ -1,9 +1,15 @@
-"""Recording imports so people can watch them: an ImportRun row per import, its live progress in the cache.
+"""Recording imports so people can watch them: an ImportRun row per import, its live progress in the cache; and
+imports too big for a web request, run as a background job.
 
 The import itself is one transaction (all or nothing), so nothing it writes is visible until it commits. The run's
 row is written before and after, outside that transaction; in between, ``(phase, done, total)`` goes to the cache
 (Redis in production, shared by every web process) at most twice a second, and :func:`live` merges it in. The API
 (``GET /api/projects/{id}/imports/``), the admin and ``manage.py import_jsonl`` all go through here.
+
+An API upload of more than ``VERDICT_IMPORT_SYNC_ROWS`` lines (or one whose scan did not finish in the request's
+budget) is :func:`queue_import`-ed: its bytes wait in the database (``ImportUpload``), and ``annotation.tasks``
+runs it on a worker (:func:`run_queued`) with the same all-or-nothing write. A worker lost mid-import leaves nothing
+written (its transaction rolls back); the redelivered job starts over, at most ``VERDICT_MAX_DELIVERIES`` times.
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from annotation.importer import ImportFailed, ImportSummary, Progress, import_jsonl
-from annotation.models import ImportRun, Project
+from annotation.importer import ImportFailed, ImportSummary, Progress, import_jsonl, scan_file
+from annotation.models import ImportRun, ImportUpload, Project
+from annotation.rows import RowSource, TooLarge
 
 ERRORS_KEPT = 100
 PROGRESS_EVERY_S = 0.5
@@ -41,24 +51,95 @@ def _recorder(run: ImportRun, also: Progress | None) -> Callable[[str, int, int 
     return record
 
 
+def _new_run(project: Project, user, name: str, size: int | None, status: str = ImportRun.RUNNING) -> ImportRun:
+    return ImportRun.objects.create(project=project, created_by=user if getattr(user, "pk", None) else None,
+                                    source=name[:300], size_bytes=size, status=status)
+
+
 def run_import(project: Project, source, *, user=None, name: str = "upload", size: int | None = None,
                progress: Progress | None = None) -> tuple[ImportRun, ImportSummary]:
     """Import `source` into `project` (``annotation.importer.import_jsonl``), recorded as an ImportRun.
-    Raises ImportFailed as the importer does (with ``import_id`` set); the run is marked failed with its first
-    errors."""
-    run = ImportRun.objects.create(project=project, created_by=user if getattr(user, "pk", None) else None,
-                                   source=name[:300], size_bytes=size)
+    Raises ImportFailed or TooLarge as the importer does (with ``import_id`` set); the run is marked failed with its
+    first errors."""
+    run = _new_run(project, user, name, size)
+    return run, _execute(run, source, progress)
+
+
+def _execute(run: ImportRun, source, progress: Progress | None) -> ImportSummary:
     try:
-        summary = import_jsonl(project, source, progress=_recorder(run, progress))
+        summary = import_jsonl(run.project, source, progress=_recorder(run, progress))
     except ImportFailed as exc:
         _finish(run, ImportRun.FAILED, error_count=exc.total, errors=[list(e) for e in exc.errors[:ERRORS_KEPT]])
+        exc.import_id = run.pk
+        raise
+    except TooLarge as exc:
+        _finish(run, ImportRun.FAILED, error_count=1, errors=[[0, str(exc)]])
         exc.import_id = run.pk
         raise
     except BaseException as exc:
         _finish(run, ImportRun.FAILED, error_count=1, errors=[[0, f"the import stopped: {exc!r}"[:1000]]])
         raise
     _finish(run, ImportRun.SUCCEEDED, summary=summary.as_dict(), rows_done=summary.tasks, rows_total=summary.tasks)
-    return run, summary
+    return summary
+
+
+def import_upload(project: Project, data: bytes, *, user=None, name: str = "upload"
+                  ) -> tuple[ImportRun, ImportSummary | None]:
+    """An API upload: its bounds scanned within the request's budget, then imported now when it is small (the
+    summary comes back), else queued for a worker (the summary is None; the run is queued). Raises ImportFailed or
+    TooLarge, with ``import_id``, for a file refused in the request."""
+    rows = RowSource.of(data)
+    run = _new_run(project, user, name, len(data))
+    try:
+        scan = scan_file(rows, stop_after=settings.VERDICT_IMPORT_REQUEST_SCAN_BYTES)
+    except (ImportFailed, TooLarge) as exc:
+        _finish(run, ImportRun.FAILED, error_count=1, errors=[[0, str(exc)]])
+        exc.import_id = run.pk
+        raise
+    if scan.complete and scan.rows <= settings.VERDICT_IMPORT_SYNC_ROWS:
+        return run, _execute(run, rows, None)
+    _queue(run, data, scan.rows if scan.complete else None)
+    return run, None
+
+
+def _queue(run: ImportRun, data: bytes, rows_total: int | None) -> None:
+    """Keep the upload's bytes and queue the run's import on a worker."""
+    from annotation.tasks import run_queued_import  # the Celery task module imports this one
+
+    with transaction.atomic():
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.QUEUED, rows_total=rows_total)
+        run.status, run.rows_total = ImportRun.QUEUED, rows_total
+        ImportUpload.objects.create(run=run, data=data)
+        transaction.on_commit(lambda: run_queued_import.delay(run.pk))
+
+
+def run_queued(run_id: int) -> str:
+    """The worker's side of :func:`queue_import`: run it once, whatever the broker redelivers. Returns the status."""
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in (ImportRun.QUEUED, ImportRun.RUNNING):
+            return run.status if run else "gone"
+        ImportRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1, status=ImportRun.RUNNING)
+        run.refresh_from_db()
+    if run.attempts > settings.VERDICT_MAX_DELIVERIES:
+        _finish(run, ImportRun.FAILED, error_count=1, errors=[[0, (
+            f"gave up: started {run.attempts} times and its worker was lost each time; nothing was imported")]])
+        ImportUpload.objects.filter(run=run).delete()
+        return run.status
+    upload = ImportUpload.objects.filter(run=run).first()
+    if upload is None:
+        _finish(run, ImportRun.FAILED, error_count=1, errors=[[0, "the upload is gone; nothing was imported"]])
+        return run.status
+    data = bytes(upload.data)
+    del upload
+    try:
+        _execute(run, RowSource.of(data), None)
+    except (ImportFailed, TooLarge):
+        pass  # recorded on the run, which is where its caller looks
+    finally:
+        if run.status != ImportRun.RUNNING:  # finished either way: the bytes are no longer needed
+            ImportUpload.objects.filter(run=run).delete()
+    return run.status
 
 
 def _finish(run: ImportRun, status: str, **fields) -> None:

@@ -13,9 +13,11 @@ groups of 0-based indexes into ``completions``, best first; it turns the task in
 Prompts and completions are bounded by the project's ``max_prompt_chars``, ``max_completion_chars`` and
 ``max_unbroken_run`` (the longest stretch without whitespace: one degenerate 1 MB "word" freezes browsers).
 
-The file is read twice and never held whole: a first pass checks every line (ids are remembered as 8-byte
-hashes, so a million-line file's duplicate check takes 16 MB) and writes nothing; if any line is bad,
-``ImportFailed`` carries every ``(line_no, message)`` (up to ``MAX_ERRORS``) and the database is left untouched.
+The file is never held whole. A scan checks the read bounds (``annotation.rows``: decompressed bytes, line length,
+lines, decompression ratio) without parsing anything, and raises ``TooLarge`` for a file over one. A first pass then
+checks every line (ids are remembered as 8-byte hashes, so a million-line file's duplicate check takes 16 MB) and
+writes nothing; if any line is bad, ``ImportFailed`` carries every ``(line_no, message)`` (it stops reading at
+``MAX_ERRORS``) and the database is left untouched.
 The second pass writes in batches of ``BATCH_SIZE`` lines inside one transaction, with PostgreSQL's COPY
 (``annotation.bulk``). Files are JSON Lines (plain or gzipped) or Parquet with the same fields
 (``annotation.rows``); ``progress(phase, rows done, rows in all or None)`` is called as it goes.
@@ -38,7 +40,7 @@ from django.utils import timezone
 
 from annotation import bulk
 from annotation.models import Completion, Project, Prompt, RankingTask
-from annotation.rows import RowError, RowSource
+from annotation.rows import ReadBounds, RowError, RowSource
 
 TOP_LEVEL_KEYS = {"prompt", "id", "metadata", "priority", "completions", "gold"}
 COMPLETION_KEYS = {"text", "model", "metadata"}
@@ -47,7 +49,7 @@ MAX_MODEL_CHARS = 200  # Completion.model_name
 INT32 = (-(2**31), 2**31 - 1)  # RankingTask.priority is an IntegerField
 BATCH_SIZE = 2000
 EXISTING_ID_CHUNK = 5000
-MAX_ERRORS = 10_000  # reported; a file with more is refused all the same
+MAX_ERRORS = 1_000  # reading stops here: a file with this many bad lines is refused without reading the rest
 PROGRESS_EVERY = 5000
 Progress = Callable[[str, int, int | None], None]  # (phase: "checking" | "writing", rows done, rows in all)
 
@@ -268,8 +270,10 @@ def _records(project: Project, source: RowSource) -> Iterable[tuple[int, _Record
             yield line_no, exc
 
 
-def check_file(project: Project, source: RowSource, progress: Progress | None = None) -> int:
-    """The first pass: check every line and write nothing. Returns the number of records; raises ImportFailed."""
+def check_file(project: Project, source: RowSource, progress: Progress | None = None,
+               lines: int | None = None) -> int:
+    """The first pass: check every line and write nothing. Returns the number of records; raises ImportFailed.
+    `lines` (the scan's count, blank lines included) is the total its progress reports against."""
     errors: list[tuple[int, str]] = []
     error_count = 0
     hashes, hash_lines = array("q"), array("q")  # external ids as 8-byte hashes, and their lines
@@ -291,6 +295,9 @@ def check_file(project: Project, source: RowSource, progress: Progress | None = 
     for line_no, record in _records(project, source):
         if isinstance(record, RowError):
             fail(line_no, str(record))
+            if error_count >= MAX_ERRORS:
+                errors.append((line_no, f"stopped reading here after {MAX_ERRORS:,} errors"))
+                raise ImportFailed(errors, total=error_count)
             continue
         records += 1
         if record.external_id:
@@ -300,7 +307,7 @@ def check_file(project: Project, source: RowSource, progress: Progress | None = 
             if len(pending) >= EXISTING_ID_CHUNK:
                 check_existing()
         if progress and records % PROGRESS_EVERY == 0:
-            progress("checking", records, None)
+            progress("checking", records, lines)
     check_existing()
     if progress:
         progress("checking", records, records)
@@ -334,20 +341,18 @@ def _duplicate_ids(source: RowSource, project: Project, hashes: array, lines: ar
     return found
 
 
-def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[str | bytes],
-                 progress: Progress | None = None) -> ImportSummary:
+def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[str | bytes] | RowSource,
+                 progress: Progress | None = None, bounds: ReadBounds | None = None) -> ImportSummary:
     """Check then import `source`: JSONL text or bytes, a path to a .jsonl(.gz) or .parquet file, an uploaded file,
     or an iterable of lines.
 
-    Raises ImportFailed (nothing written) when any line is bad; otherwise returns what was created.
+    Raises TooLarge (nothing read past the bound, nothing written) for a file over a read bound, ImportFailed
+    (nothing written) when any line is bad; otherwise returns what was created.
     """
-    rows = RowSource.of(source)
-    try:
-        rows.check()
-    except RowError as exc:
-        raise ImportFailed([(0, str(exc))]) from None
+    rows = RowSource.of(source, bounds)
     before = rows.fingerprint()
-    total = check_file(project, rows, progress)
+    scan = scan_file(rows)
+    total = check_file(project, rows, progress, lines=scan.rows)
     if rows.fingerprint() != before:  # the second pass trusts the first: the file must not change in between
         raise ImportFailed([(0, "the file changed while it was being checked; nothing imported")])
     try:
@@ -355,6 +360,16 @@ def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[st
     except IntegrityError as exc:
         # Another import added one of these ids between checking and writing; the transaction rolled back.
         raise ImportFailed([(0, f"conflict while writing, nothing imported (concurrent import?): {exc}")]) from exc
+
+
+def scan_file(rows: RowSource, stop_after: int | None = None):
+    """The file's bounds checked before anything is parsed (``RowSource.scan``, up to `stop_after` decompressed
+    bytes); a file that cannot be read at all becomes ImportFailed. Returns the scan (rows, decompressed bytes)."""
+    try:
+        rows.check()
+        return rows.scan(stop_after)
+    except RowError as exc:
+        raise ImportFailed([(0, str(exc))]) from None
 
 
 def _write(project: Project, source: RowSource, total: int, progress: Progress | None) -> ImportSummary:

@@ -341,8 +341,8 @@ class ImportRun(models.Model):
     runs its progress lives in the cache (``annotation.import_runs``), so another request can watch it.
     """
 
-    RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-    STATUSES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed")]
+    QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+    STATUSES = [(QUEUED, "Queued"), (RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed")]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_runs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -356,6 +356,7 @@ class ImportRun(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="The first errors: [line, message].")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Deliveries of a background import's job.")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -365,3 +366,11 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} into {self.project} ({self.status})"
+
+
+class ImportUpload(models.Model):
+    """The bytes of an API upload waiting for its background import (as sent: gzip stays gzip), in the database
+    so a worker on any machine can read them; deleted when the import ends."""
+
+    run = models.OneToOneField(ImportRun, on_delete=models.CASCADE, primary_key=True, related_name="upload")
+    data = models.BinaryField()

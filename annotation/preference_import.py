@@ -177,18 +177,14 @@ def parse_row(obj: Any, number: int, limits: TextLimits) -> _Row:
 
 
 def read_rows(path: Path) -> tuple[Iterator[tuple[int, Any]], int | None]:
-    """(row number, decoded object or a RowError) pairs, streamed (``annotation.rows``); and the row count when the
-    format knows it (Parquet)."""
+    """(row number, decoded object or a RowError) pairs, streamed (``annotation.rows``), after a scan of the read
+    bounds (``annotation.rows.TooLarge`` for a file over one); and the row count (lines, blank ones included)."""
     source = RowSource.of(Path(path))
     try:
         source.check()
+        total = source.scan().rows
     except RowError as exc:
         raise ValueError(str(exc)) from None
-    total = None
-    if source.is_parquet:
-        import pyarrow.parquet as pq  # loaded on use: commands and web processes start without it
-
-        total = pq.ParquetFile(source.path).metadata.num_rows
     return source.rows(), total
 
 

@@ -264,5 +264,22 @@ class ImportRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportRun
         fields = ["id", "project", "created_by", "source", "size_bytes", "status", "phase", "rows_done", "rows_total",
-                  "summary", "error_count", "errors", "started_at", "finished_at"]
+                  "summary", "error_count", "errors", "attempts", "started_at", "finished_at"]
         read_only_fields = fields
+
+
+class ImportQueuedSerializer(serializers.Serializer):
+    """An import too big for one request, queued for a worker: follow it at GET …/imports/."""
+
+    import_id = serializers.IntegerField()
+    status = serializers.CharField()
+    rows_total = serializers.IntegerField(allow_null=True, help_text="Lines in the file, when the request saw them all")
+    detail = serializers.CharField()
+
+
+class TooLargeSerializer(serializers.Serializer):
+    """A file over one of the import bounds (SECURITY.md): nothing was read past it, nothing imported."""
+
+    import_id = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField()
+    setting = serializers.CharField(help_text="The setting that holds the bound")

@@ -165,6 +165,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("VERDICT_MAX_BODY_BYTES", 32 * 
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
+# Bounded work per import, checked while streaming before anything is parsed (annotation.rows; SECURITY.md).
+VERDICT_IMPORT_MAX_BYTES = int(os.environ.get("VERDICT_IMPORT_MAX_BYTES", 4 * 2**30))  # decompressed
+VERDICT_IMPORT_MAX_LINE_BYTES = int(os.environ.get("VERDICT_IMPORT_MAX_LINE_BYTES", 8 * 2**20))
+VERDICT_IMPORT_MAX_ROWS = int(os.environ.get("VERDICT_IMPORT_MAX_ROWS", 2_000_000))
+VERDICT_IMPORT_MAX_RATIO = float(os.environ.get("VERDICT_IMPORT_MAX_RATIO", 100))
+# An API import of more lines than this leaves the request: a Celery job on the default queue (202 + its run id).
+VERDICT_IMPORT_SYNC_ROWS = int(os.environ.get("VERDICT_IMPORT_SYNC_ROWS", 5_000))
+# The decompressed bytes a request's scan reads before it hands a bigger upload to the job (which scans it whole).
+VERDICT_IMPORT_REQUEST_SCAN_BYTES = int(os.environ.get("VERDICT_IMPORT_REQUEST_SCAN_BYTES", 256 * 2**20))
+VERDICT_IMPORT_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_IMPORT_SOFT_TIME_LIMIT", 2 * 3600))
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the rater page reads it to post with fetch()
 X_FRAME_OPTIONS = "DENY"

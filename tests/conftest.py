@@ -54,6 +54,29 @@ def rater2(make_user):
 
 
 @pytest.fixture
+def token_client():
+    """token_client(user) → a DRF APIClient that authenticates with the user's API token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def client_for(user) -> APIClient:
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def plain_manager(make_user, project):
+    """A manager by membership only (the `manager` fixture is also staff, who sees everything)."""
+    user = make_user("lead")
+    Membership.objects.create(project=project, user=user, role=Membership.MANAGER)
+    return user
+
+
+@pytest.fixture
 def project(db, manager, rater, rater2):
     p = Project.objects.create(name="Test project", guidelines="Prefer **helpful** answers.", k=4, overlap=2)
     Membership.objects.create(project=p, user=manager, role=Membership.MANAGER)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotation.import_runs import run_import
 from annotation.importer import ImportFailed, find_project
 from annotation.models import Project
+from annotation.rows import TooLarge
 from config.progress import CommandProgress
 
 MAX_ERRORS_SHOWN = 200
@@ -43,6 +44,9 @@ class Command(BaseCommand):
             if exc.total > MAX_ERRORS_SHOWN:
                 self.stderr.write(f"… and {exc.total - MAX_ERRORS_SHOWN} more errors")
             raise CommandError(f"{exc.total} error(s) in {path}; nothing was imported") from None
+        except TooLarge as exc:
+            bar.close()
+            raise CommandError(f"{path}: {exc}; nothing was imported (raise {exc.setting} to allow it)") from None
         bar.close()
         self.stdout.write(
             self.style.SUCCESS(

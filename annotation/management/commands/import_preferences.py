@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotation.importer import ImportFailed, find_project
 from annotation.models import Project
 from annotation.preference_import import import_preferences
+from annotation.rows import TooLarge
 from config.progress import CommandProgress
 
 MAX_ERRORS_SHOWN = 50
@@ -41,6 +42,9 @@ class Command(BaseCommand):
                                          progress=lambda done, total: bar("importing", done, total))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        except TooLarge as exc:
+            bar.close()
+            raise CommandError(f"{path}: {exc}; nothing was imported (raise {exc.setting} to allow it)") from None
         except ImportFailed as exc:
             bar.close()
             for row, message in exc.errors[:MAX_ERRORS_SHOWN]:
