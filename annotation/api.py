@@ -58,6 +58,7 @@ from annotation.serializers import (
 )
 from annotation.submission import RankingPayload, SubmissionConflict, SubmissionError, submit_ranking
 from config.abuse import RaterLoopThrottle
+from config.parsers import PayloadTooLarge, read_bounded
 
 NDJSON = "application/x-ndjson"
 EXPORT_KINDS = ("trl", "rankings")
@@ -70,25 +71,14 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-class PayloadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "Request body too large."
-    default_code = "payload_too_large"
-
-
 class RawBodyParser(BaseParser):
     """The request body as bytes, bounded by DATA_UPLOAD_MAX_MEMORY_SIZE."""
 
     media_type = NDJSON
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
-        if stream is None:
-            return b""
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1) if limit else stream.read()
-        if limit and len(body) > limit:
-            raise PayloadTooLarge(f"Body larger than {limit} bytes; split the file into several imports.")
-        return body
+        return read_bounded(stream, (parser_context or {}).get("request"), settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+                            "The body (VERDICT_MAX_BODY_BYTES; split the file into several imports)")
 
 
 class PlainTextBodyParser(RawBodyParser):
@@ -100,7 +90,8 @@ class BoundedMultiPartParser(MultiPartParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        too_large = PayloadTooLarge(f"Upload larger than {limit} bytes; split the file into several imports.")
+        too_large = PayloadTooLarge(f"The upload is larger than {limit:,} bytes (VERDICT_MAX_BODY_BYTES); split the "
+                                    "file into several imports.")
         request = (parser_context or {}).get("request")
         declared = int((request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0)
         if limit and declared > limit:  # refuse before reading a byte

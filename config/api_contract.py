@@ -1,8 +1,9 @@
 """What keeps the API inside its OpenAPI contract (checked by Schemathesis in tests/test_api_contract.py).
 
 * ``VerdictAutoSchema`` documents the error answers every endpoint can give: 401 (no or bad token), 403 (role), 404
-  (unknown ids; for every path with parameters), 429 (throttles) and 503 (database unavailable) with DRF's
-  ``{"detail": …}`` body, and 400 with a field → message(s) object wherever a request can carry input. A 400 an
+  (unknown ids; for every path with parameters), 413 (a body past its bound; every endpoint that takes one), 429
+  (throttles) and 503 (database unavailable) with DRF's ``{"detail": …}`` body, and 400 with a field → message(s)
+  object wherever a request can carry input. A 400 an
   endpoint documents itself stays listed.
 * ``config.pagination.StrictLimitOffsetPagination`` refuses paging parameters that are not plain integers in range
   (a module of its own: DRF imports the pagination class while drf-spectacular, imported here, is still loading).
@@ -58,6 +59,9 @@ class VerdictAutoSchema(AutoSchema):
             if code == "404" and "{" not in self.path:
                 continue
             responses.setdefault(code, _body(DETAIL, description, media))
+        if self.method in ("POST", "PUT", "PATCH"):  # config.parsers: a body past its bound
+            responses.setdefault("413", _body(DETAIL, "The body, or the work it asks for, is past a bound "
+                                              "(SECURITY.md): the detail names the setting.", media))
         takes_input = self.method in ("POST", "PUT", "PATCH") or any(
             p.get("in") == "query" for p in self._get_parameters())
         if takes_input or "400" in responses:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -15,6 +16,8 @@ RETRY_AFTER_S = 5
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's own body limit: JSON like every other API answer
+        return Response({"detail": f"The request body is too large: {exc}"}, status=413)
     if isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable during %s: %s", context.get("view").__class__.__name__, exc)
         response = Response({"detail": "The database is unavailable for a moment; retry shortly."}, status=503)

@@ -164,6 +164,11 @@ LOGOUT_REDIRECT_URL = "login"
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("VERDICT_MAX_BODY_BYTES", 32 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+VERDICT_MAX_JSON_BYTES = int(os.environ.get("VERDICT_MAX_JSON_BYTES", 8 * 2**20))  # config/parsers.py
+# POST /score/ runs the model in the web process: characters per call (before tokenising), and tokens per call after
+# truncation for a MiniLM-sized model (fewer for a larger one; rewardmodel.scoring.token_budget).
+VERDICT_SCORE_MAX_CHARS = int(os.environ.get("VERDICT_SCORE_MAX_CHARS", 1_000_000))
+VERDICT_SCORE_MAX_TOKENS = int(os.environ.get("VERDICT_SCORE_MAX_TOKENS", 8_192))
 
 # Bounded work per import, checked while streaming before anything is parsed (annotation.rows; SECURITY.md).
 VERDICT_IMPORT_MAX_BYTES = int(os.environ.get("VERDICT_IMPORT_MAX_BYTES", 4 * 2**30))  # decompressed
@@ -192,12 +197,13 @@ REST_FRAMEWORK = {
         "user": os.environ.get("VERDICT_THROTTLE_USER", "600/min"),
         "rater": os.environ.get("VERDICT_THROTTLE_RATER", "120/min"),
         "bad_token": os.environ.get("VERDICT_THROTTLE_BAD_TOKEN", "20/min"),
+        "score": os.environ.get("VERDICT_THROTTLE_SCORE", "60/min"),
     },
     # DRF's own reading of X-Forwarded-For, for anything that asks it: 0 is "the peer" (None would trust the header).
     "NUM_PROXIES": VERDICT_PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON in (the import takes its own JSONL and multipart parsers).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "config.faults.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api_contract.VerdictAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictLimitOffsetPagination",
@@ -252,6 +258,8 @@ VERDICT_MAX_DELIVERIES = int(os.environ.get("VERDICT_MAX_DELIVERIES", 3))
 # A training saves a checkpoint every this many optimiser steps (0: only at a warm shutdown), so a redelivered job
 # after a lost worker resumes instead of starting over.
 VERDICT_CHECKPOINT_EVERY = int(os.environ.get("VERDICT_CHECKPOINT_EVERY", 50))
+# ...and at least every this many seconds (0: by step only), so a slow run loses at most this much to a lost worker.
+VERDICT_CHECKPOINT_EVERY_S = int(os.environ.get("VERDICT_CHECKPOINT_EVERY_S", 600))
 # Training across processes (rewardmodel.distributed, torchrun + DDP): processes per machine ("auto": one per GPU),
 # machines, and the first machine's rendezvous host:port when there are several.
 VERDICT_TRAIN_PROCESSES = os.environ.get("VERDICT_TRAIN_PROCESSES", "auto")

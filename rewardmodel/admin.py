@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
@@ -167,8 +168,27 @@ class TrainingRunAdmin(admin.ModelAdmin):
                            round(obj.progress * 100))
 
 
+class RetrainPolicyForm(forms.ModelForm):
+    class Meta:
+        model = RetrainPolicy
+        fields = "__all__"
+
+    def clean_hyperparameters(self):
+        from rewardmodel.trainer import TrainConfig
+
+        value = self.cleaned_data["hyperparameters"]
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Training options are a JSON object, e.g. {"epochs": 2}.')
+        try:
+            TrainConfig.from_dict(value)  # the same bounds as the API and the command (SECURITY.md)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+
 @admin.register(RetrainPolicy)
 class RetrainPolicyAdmin(admin.ModelAdmin):
+    form = RetrainPolicyForm
     list_display = ("project", "enabled", "training_source", "min_new_rankings", "min_train_rankings",
                     "min_heldout_pairs", "promotion_margin", "backbone_path")
     list_filter = ("enabled",)

@@ -10,15 +10,20 @@ GET/PUT/PATCH /api/projects/{id}/retrain-policy/  when beat retrains the project
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.permissions import MANAGE, SEE, project_for
+from annotation.permissions import MANAGE, SEE, is_admin, project_for
+from annotation.serializers import DetailSerializer
+from config.abuse import UserThrottle
 from config.api_contract import StrictJSONTypes
+from config.parsers import PayloadTooLarge
 from rewardmodel import registry, scoring
+from rewardmodel.encoding import TooManyTokens
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 
 MAX_ITEMS = 256
@@ -76,19 +81,39 @@ class ScoreResponse(serializers.Serializer):
     scores = serializers.ListField(child=serializers.FloatField())
 
 
-class ScoreView(APIView):
-    serializer_class = ScoreRequest
+class ScoreThrottle(UserThrottle):
+    """Scoring runs a model in the web process: its own per-user rate, below the general one."""
 
-    @extend_schema(request=SCORE_REQUEST, responses=ScoreResponse)
+    scope = "score"
+
+
+class ScoreView(APIView):
+    """Bounded work per call: at most VERDICT_SCORE_MAX_CHARS characters in all (checked before tokenising) and
+    VERDICT_SCORE_MAX_TOKENS tokens of a MiniLM-sized model after truncation, fewer for a larger one (checked before
+    any forward); past either, 413 with the reason. Both bound a call to a few seconds of the web process's CPU."""
+
+    serializer_class = ScoreRequest
+    throttle_classes = [UserThrottle, ScoreThrottle]
+
+    @extend_schema(request=SCORE_REQUEST, responses={200: ScoreResponse, 413: DetailSerializer})
     def post(self, request, project_id: int):
         project = project_for(request.user, project_id, SEE)
         body = ScoreRequest(data=request.data)
         body.is_valid(raise_exception=True)
+        pairs = body.validated_data["pairs"]
+        chars = sum(len(p) + len(c) for p, c in pairs)
+        if chars > settings.VERDICT_SCORE_MAX_CHARS:
+            raise PayloadTooLarge(f"{chars:,} characters to score; at most {settings.VERDICT_SCORE_MAX_CHARS:,} per "
+                                  "call (VERDICT_SCORE_MAX_CHARS): split the batch")
         version = registry.active_version(project)
         if version is None:
             return Response({"detail": "This project has no active reward model."}, status=status.HTTP_404_NOT_FOUND)
-        pairs = body.validated_data["pairs"]
-        rewards = scoring.score(version, [p for p, _ in pairs], [c for _, c in pairs])
+        budget = scoring.token_budget(version, settings.VERDICT_SCORE_MAX_TOKENS)
+        try:
+            rewards = scoring.score(version, [p for p, _ in pairs], [c for _, c in pairs], max_tokens=budget)
+        except TooManyTokens as exc:
+            raise PayloadTooLarge(f"{exc} with version {version.number} (VERDICT_SCORE_MAX_TOKENS, scaled by the "
+                                  "model's size): split the batch") from None
         return Response({"version": version.number, "version_id": version.pk,
                          "scores": [float(r) for r in rewards]})
 
@@ -158,8 +183,16 @@ class RetrainPolicySerializer(StrictJSONTypes, serializers.ModelSerializer):
     def validate_hyperparameters(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be an object of training options, e.g. {\"epochs\": 2}")
-        from rewardmodel.trainer import TrainConfig  # torch: loaded on use, not when the URLconf loads
+        from rewardmodel.trainer import STAFF_ONLY, TrainConfig  # torch: loaded on use, not when the URLconf loads
 
+        request = self.context.get("request")
+        if not is_admin(getattr(request, "user", None)):
+            # Unchanged values pass: a manager may save a policy whose staff-set options they did not touch.
+            stored = self.instance.hyperparameters if self.instance is not None else {}
+            chosen = sorted(k for k in STAFF_ONLY if k in value and value[k] != stored.get(k))
+            if chosen:
+                raise serializers.ValidationError(
+                    f"{', '.join(chosen)}: set by staff only (they choose the workers' hardware or run code there)")
         try:
             TrainConfig.from_dict(value)
         except (TypeError, ValueError) as exc:

@@ -76,7 +76,7 @@ def command(folder: Path, per_node: int, nodes: int = 1, endpoint: str = "", nod
 
 def run(folder: Path, base_model: str, config: TrainConfig, examples: list[RankingExample], checkpoint: Path,
         checkpoint_every: int, per_node: int, nodes: int = 1, endpoint: str = "", progress=None, should_stop=None,
-        poll_s: float = 0.5) -> TrainResult:
+        poll_s: float = 0.5, checkpoint_every_s: float = 0) -> TrainResult:
     """Run the job to the end; returns rank 0's TrainResult with the trained model loaded (on CPU)."""
     from rewardmodel.backbones import load_backbone
 
@@ -85,7 +85,8 @@ def run(folder: Path, base_model: str, config: TrainConfig, examples: list[Ranki
         (folder / stale).unlink(missing_ok=True)
     (folder / JOB).write_text(json.dumps({
         "base_model": base_model, "config": config.to_dict(), "examples": [asdict(e) for e in examples],
-        "checkpoint": str(checkpoint), "checkpoint_every": checkpoint_every}))
+        "checkpoint": str(checkpoint), "checkpoint_every": checkpoint_every,
+        "checkpoint_every_s": checkpoint_every_s}))
     argv = command(folder, per_node, nodes, endpoint, node_rank=0 if nodes > 1 else None, job_id=folder.parent.name)
     step, total = 0, 0
     with open(folder / LOG, "ab") as log:
@@ -168,7 +169,8 @@ def main(folder: Path) -> None:
     result = train(model, tokenizer, [RankingExample(**e) for e in job["examples"]], config,
                    progress=report if lead else None,
                    checkpoint=(lambda state: save_checkpoint(state, checkpoint)) if lead else None,
-                   resume=resume, checkpoint_every=job["checkpoint_every"], dist=dist)
+                   resume=resume, checkpoint_every=job["checkpoint_every"], dist=dist,
+                   checkpoint_every_s=job.get("checkpoint_every_s", 0))
     if lead:
         trained = result.model
         if result.full_weights is not None:  # sharded: write the gathered weights into a whole model

@@ -21,6 +21,14 @@ KEEP = ("end", "start")
 _PROMPT, _COMPLETION = "\u2063VERDICT_PROMPT\u2063", "\u2063VERDICT_COMPLETION\u2063"
 
 
+class TooManyTokens(ValueError):
+    """A scoring call would run more tokens through the model than its caller allows (rewardmodel.trainer.predict)."""
+
+    def __init__(self, tokens: int, allowed: int):
+        super().__init__(f"{tokens:,} tokens to score (after truncation); at most {allowed:,} per call")
+        self.tokens, self.allowed = tokens, allowed
+
+
 @dataclass
 class Encoded:
     features: list[dict[str, list[int]]]  # one dict (input_ids, attention_mask, [token_type_ids]) per example

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.db_retry import retrying
 from rewardmodel.models import TrainingLock
 
 
@@ -38,9 +39,10 @@ def acquire(project_id: int, owner: str) -> bool:
 
 
 def heartbeat(project_id: int, owner: str) -> bool:
-    """Extend the lock; False when someone else took it over (ours had expired)."""
-    return bool(TrainingLock.objects.filter(project_id=project_id, owner=owner)
-                .update(expires_at=timezone.now() + lock_ttl()))
+    """Extend the lock; False when someone else took it over (ours had expired). A dropped database connection is
+    reopened and the heartbeat tried again (config.db_retry): a blip must not cost the training its lock."""
+    return bool(retrying(lambda: TrainingLock.objects.filter(project_id=project_id, owner=owner)
+                         .update(expires_at=timezone.now() + lock_ttl()), "the training lock's heartbeat"))
 
 
 def release(project_id: int, owner: str) -> None:

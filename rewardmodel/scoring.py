@@ -47,12 +47,27 @@ def _encoding(version_or_path) -> tuple[int, str]:
     return int(config.get("max_length", 256)), str(config.get("keep", "end"))
 
 
-def score(version, prompts: list[str], completions: list[str]) -> np.ndarray:
+# A web request's scoring budget is VERDICT_SCORE_MAX_TOKENS tokens of a backbone this size (all-MiniLM-L6-v2); a
+# larger backbone gets proportionally fewer, since a forward costs about 2 × parameters FLOPs per token.
+REFERENCE_PARAMETERS = 22_700_000
+
+
+def token_budget(version, tokens_for_reference: int) -> int:
+    """Tokens one call may score with this version: the budget for a MiniLM-sized model, scaled by its size."""
+    model, _, _ = load(version)
+    parameters = sum(p.numel() for p in model.parameters())
+    return max(1, int(tokens_for_reference * REFERENCE_PARAMETERS / max(1, parameters)))
+
+
+def score(version, prompts: list[str], completions: list[str], max_tokens: int | None = None) -> np.ndarray:
+    """Rewards of (prompt, completion) pairs; with `max_tokens`, rewardmodel.trainer.TooManyTokens is raised before
+    any forward when the texts hold more tokens (after truncation) than that."""
     from rewardmodel.trainer import predict
 
     model, tokenizer, device = load(version)
     max_length, keep = _encoding(version)
-    rewards, _ = predict(model, tokenizer, list(prompts), list(completions), max_length, device=device, keep=keep)
+    rewards, _ = predict(model, tokenizer, list(prompts), list(completions), max_length, device=device, keep=keep,
+                         max_tokens=max_tokens)
     return rewards.numpy()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from rewardmodel import readout
-from rewardmodel.encoding import encode_pairs
+from rewardmodel.encoding import TooManyTokens, encode_pairs
 
 
 @dataclass
@@ -75,20 +76,29 @@ class TrainConfig:
         return cls(**data).checked()
 
     def checked(self) -> TrainConfig:
-        """Refuse values that would only fail (or silently do something else) deep inside training."""
+        """Refuse values that would only fail (or silently do something else) deep inside training, and values past
+        the bounds (BOUNDS, TEXT_BOUNDS; SECURITY.md) that would let one project hold the shared gpu queue."""
         from rewardmodel.encoding import KEEP
         from rewardmodel.memory import PRECISIONS
 
-        problems = []
+        problems = _type_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.keep not in KEEP:
             problems.append(f"keep must be one of {KEEP}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}")
-        for name in ("epochs", "batch_rankings", "grad_accum", "max_length"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1")
-        if self.lora_r is not None and self.lora_r < 0:
-            problems.append("lora_r must be 0 (off), a positive rank, or null (auto)")
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                problems.append(f"{name} must be from {low:g} to {high:g}, got {value!r}")
+        for name, longest in TEXT_BOUNDS.items():
+            if len(getattr(self, name)) > longest:
+                problems.append(f"{name} must be at most {longest:,} characters")
+        if not DEVICE.fullmatch(self.device):
+            problems.append("device must be auto, cpu or cuda[:N]")
+        if not LORA_TARGETS.fullmatch(self.lora_targets):
+            problems.append("lora_targets must be all-linear or comma-separated module names")
         if self.sharding not in ("ddp", "fsdp"):
             problems.append("sharding must be ddp or fsdp")
         elif self.sharding == "fsdp" and self.lora_r != 0:
@@ -99,6 +109,43 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# What one training may ask of the shared gpu queue, per field (SECURITY.md lists them): a scheduled retrain inside
+# these ends within the task's time limit on any backbone Verdict trains. lora_r's 0 is "off"; None (auto) passes.
+BOUNDS = {
+    "epochs": (1, 20), "lr": (1e-8, 1.0), "weight_decay": (0.0, 1.0), "warmup_ratio": (0.0, 0.5),
+    "batch_rankings": (1, 256), "max_length": (4, 8192), "margin": (0.0, 10.0), "center_coef": (0.0, 1.0),
+    "max_grad_norm": (0.0, 100.0), "seed": (0, 2**31 - 1), "bucket_chunk": (1, 1000), "num_threads": (0, 256),
+    "holdout_fraction": (0.0, 0.5), "split_seed": (0, 2**31 - 1), "grad_accum": (1, 64), "lora_r": (0, 256),
+    "lora_alpha": (1, 1024), "lora_dropout": (0.0, 0.5),
+}
+TEXT_BOUNDS = {"chat_template": 20_000, "lora_targets": 500, "device": 16}
+# Settings that choose code or hardware: a template is Jinja run on the workers, device and threads pick their
+# processors. Only staff set them (rewardmodel.api); otherwise the worker chooses (auto, all threads, the backbone's
+# own template).
+STAFF_ONLY = ("device", "chat_template", "num_threads")
+DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,2})?")
+LORA_TARGETS = re.compile(r"all-linear|[A-Za-z0-9_.]+(\s*,\s*[A-Za-z0-9_.]+)*")
+_KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+
+
+def _type_problems(config: TrainConfig) -> list[str]:
+    """Each field's value has its declared type (JSON gives "5" as easily as 5; True is not an epoch count)."""
+    import typing
+
+    hints = typing.get_type_hints(TrainConfig)
+    problems = []
+    for name, hint in hints.items():
+        value = getattr(config, name)
+        options = typing.get_args(hint) or (hint,)
+        if value is None and type(None) in options:
+            continue
+        allowed = tuple(k for option in options for k in _KINDS.get(option, ()))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in options):
+            wanted = " or ".join(getattr(o, "__name__", str(o)).replace("NoneType", "null") for o in options)
+            problems.append(f"{name} must be {wanted}, got {value!r}")
+    return problems
 
 
 @dataclass
@@ -123,7 +170,11 @@ def pick_device(name: str = "auto") -> torch.device:
     """CUDA is looked at only here, i.e. inside the training task, never at import time."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {name} does not exist on this worker ({torch.cuda.device_count()} GPU(s)); "
+                         "leave device to the worker (auto)")
+    return device
 
 
 def _batches(lengths: list[int], batch_size: int, chunk: int, rng: random.Random) -> list[list[int]]:
@@ -284,21 +335,23 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
           checkpoint: Callable[[dict], None] | None = None,
           resume: dict | None = None,
           checkpoint_every: int = 0,
-          dist: Distributed | None = None) -> TrainResult:
+          dist: Distributed | None = None,
+          checkpoint_every_s: float = 0) -> TrainResult:
     """Train `model` on rankings; `progress(step, total, loss)` is called after every optimiser step.
 
     The trained module is ``result.model``: `model` itself, trained in place, or with LoRA its PEFT wrapper.
-    Every `checkpoint_every` steps (0: never), and after a step where `should_stop()` holds, the state (trainable
-    weights, optimiser, schedule, losses, step) goes to `checkpoint(state)`; in the second case TrainingInterrupted
-    is raised. `resume=state` continues such a run: the batch plan is the same (same seed), so it skips the steps
-    already taken and goes on with the saved weights and optimiser.
+    Every `checkpoint_every` steps and every `checkpoint_every_s` seconds (0: never; by time as well as by step, so
+    that a slow run does not lose an hour to a lost worker), and after a step where `should_stop()` holds, the state
+    (trainable weights, optimiser, schedule, losses, step) goes to `checkpoint(state)`; in the last case
+    TrainingInterrupted is raised. `resume=state` continues such a run: the batch plan is the same (same seed), so
+    it skips the steps already taken and goes on with the saved weights and optimiser.
 
     With `dist`, every process plans the same batches and takes its share of each (rankings rank, rank + world, …);
     DDP averages the gradients, and each share's loss is scaled so the step is the single-process step.
     """
     with torch_globals_restored():
         return _train(model, tokenizer, examples, config, progress, should_stop, checkpoint, resume, checkpoint_every,
-                      dist)
+                      dist, checkpoint_every_s)
 
 
 @contextlib.contextmanager
@@ -316,7 +369,7 @@ def torch_globals_restored():
 
 
 def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig, progress, should_stop, checkpoint,
-           resume, checkpoint_every, dist) -> TrainResult:
+           resume, checkpoint_every, dist, checkpoint_every_s=0) -> TrainResult:
     examples = [e for e in examples if e.pairs and e.weight > 0]
     if not examples:
         raise ValueError("no ranking with at least one pair and a weight above 0 to train on")
@@ -423,6 +476,7 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         elif checkpoint is not None:
             checkpoint(state())
 
+    last_saved = time.monotonic()
     for group in steps_plan[step:]:
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
@@ -456,11 +510,16 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
             step_loss = step_loss + loss.detach()
             result.n_forwards += len(features)
+        time_due = bool(checkpoint_every_s) and time.monotonic() - last_saved >= checkpoint_every_s
         if dist is not None:
             import torch.distributed as torch_dist
 
-            step_loss = torch.as_tensor(step_loss, device=device, dtype=torch.float32)
-            torch_dist.all_reduce(step_loss)  # the whole batch's loss, for every process's log
+            # The whole batch's loss for every process's log, and whether any process's clock says "checkpoint":
+            # saving is collective under FSDP, so all processes must decide alike, in the one reduction per step.
+            shared = torch.stack([torch.as_tensor(step_loss, device=device, dtype=torch.float32).reshape(()),
+                                  torch.tensor(float(time_due), device=device)])
+            torch_dist.all_reduce(shared)
+            step_loss, time_due = shared[0], bool(shared[1] > 0)
         if scaler is not None:
             scaler.unscale_(optimizer)
         if config.max_grad_norm:
@@ -476,8 +535,9 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         if not math.isfinite(value):
             raise FloatingPointError(f"training loss became {value} at step {step}")
         result.losses.append(value)
-        if step < total and checkpoint_every and step % checkpoint_every == 0:
+        if step < total and ((checkpoint_every and step % checkpoint_every == 0) or time_due):
             save_state()
+            last_saved = time.monotonic()
         if progress:
             progress(step, total, value)
         if should_stop is not None and step < total and should_stop():
@@ -495,14 +555,20 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
 
 @torch.no_grad()
 def predict(model, tokenizer, prompts: list[str], completions: list[str], max_length: int = 256,
-            batch_size: int = 64, device: torch.device | None = None, keep: str = "end") -> tuple[torch.Tensor, int]:
-    """Rewards for text pairs (float32 on CPU) and how many were truncated; batches sorted by length.
+            batch_size: int = 64, device: torch.device | None = None, keep: str = "end",
+            max_tokens: int | None = None) -> tuple[torch.Tensor, int]:
+    """Rewards for text pairs (float32 on CPU) and how many were truncated; batches sorted by length. With
+    `max_tokens`, TooManyTokens is raised after tokenising, before any forward, when the texts hold more.
 
     Always in fp32, also on GPUs: evaluation compares close rewards (ties, flips between versions), which bf16's
     8 bits of mantissa would blur.
     """
     device = device or next(model.parameters()).device
     encoded = encode_pairs(tokenizer, prompts, completions, max_length, keep)
+    if max_tokens is not None:
+        tokens = sum(len(f["input_ids"]) for f in encoded.features)
+        if tokens > max_tokens:
+            raise TooManyTokens(tokens, max_tokens)
     order = sorted(range(len(prompts)), key=lambda i: len(encoded.features[i]["input_ids"]))
     out = torch.empty(len(prompts), dtype=torch.float32)
     was_training = model.training

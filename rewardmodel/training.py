@@ -25,6 +25,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config import shutdown
+from config.db_retry import reconnect_if_dropped, retrying
 from rewardmodel import distributed, eval_sets, gate, locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
@@ -257,8 +258,10 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             now = time.monotonic()
             if step == total or now - last_write[0] > 1.0:
                 last_write[0] = now
-                TrainingRun.objects.filter(pk=run.pk).update(step=step, total=total, progress=step / max(1, total),
-                                                             message=f"loss {loss:.4f}")
+                # A dropped connection is reopened and the write tried again: a blip costs no delivery.
+                retrying(lambda: TrainingRun.objects.filter(pk=run.pk).update(
+                    step=step, total=total, progress=step / max(1, total), message=f"loss {loss:.4f}"),
+                    "a training's progress")
                 if not locks.heartbeat(project_id, task_id):
                     raise RuntimeError("lost the training lock (heartbeat expired); giving up this attempt")
             if progress_hook:
@@ -275,18 +278,21 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
                 del model  # each process of the job loads its own
                 result = distributed.run(version.directory / "job", base_model, config, examples, saved,
                                          settings.VERDICT_CHECKPOINT_EVERY, processes, nodes,
-                                         settings.VERDICT_TRAIN_RDZV_ENDPOINT, on_step, should_stop=shutdown.requested)
+                                         settings.VERDICT_TRAIN_RDZV_ENDPOINT, on_step, should_stop=shutdown.requested,
+                                         checkpoint_every_s=settings.VERDICT_CHECKPOINT_EVERY_S)
             else:
                 resume = load_checkpoint(saved) if saved.is_file() else None
                 result = train(model, tokenizer, examples, config, on_step, should_stop=shutdown.requested,
                                checkpoint=lambda state: save_checkpoint(state, saved), resume=resume,
-                               checkpoint_every=settings.VERDICT_CHECKPOINT_EVERY)
+                               checkpoint_every=settings.VERDICT_CHECKPOINT_EVERY,
+                               checkpoint_every_s=settings.VERDICT_CHECKPOINT_EVERY_S)
         except TrainingInterrupted as stop:
             return _give_back(run, version, stop)
         except distributed.ProcessFailed as failed:
             return _give_back(run, version, failed, lost=True)
         saved.unlink(missing_ok=True)
         model = result.model  # with LoRA, the PEFT wrapper: saved as adapters
+        reconnect_if_dropped("a training's evaluation")  # the connection may have been dropped while it trained
         active = registry.active_version(project_id)
         parent = version.parent if version.parent and version.parent.status == RewardModelVersion.READY else None
         evaluation, heldout_diffs = evaluate(model, tokenizer, snap, held_idx, config, compare_to=active,
@@ -315,14 +321,17 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         decision = gate.decide(gate.GateSettings.for_project(project_id), result.n_rankings, heldout_diffs.new,
                                heldout_diffs.active if active is not None else None, heldout_diffs.ranking_of_pair,
                                seed=config.seed)
-        with transaction.atomic():
-            version.metrics = metrics
-            version.gate = m.clean(decision.as_dict())
-            version.status = RewardModelVersion.READY if decision.promote else RewardModelVersion.REJECTED
-            version.save(update_fields=["metrics", "gate", "status"])
-            if decision.promote:
-                registry.promote(version)
-            _finish(run, TrainingRun.SUCCEEDED, version, decision.reason)
+        def register() -> None:
+            with transaction.atomic():
+                version.metrics = metrics
+                version.gate = m.clean(decision.as_dict())
+                version.status = RewardModelVersion.READY if decision.promote else RewardModelVersion.REJECTED
+                version.save(update_fields=["metrics", "gate", "status"])
+                if decision.promote:
+                    registry.promote(version)
+                _finish(run, TrainingRun.SUCCEEDED, version, decision.reason)
+
+        retrying(register, "registering a trained version")  # the whole transaction again, after a reconnect
         return {"project_id": project_id, "version_id": version.pk, "promoted": decision.promote,
                 "reason": decision.reason}
     except BaseException as exc:

@@ -25,7 +25,8 @@ def test_schemathesis_finds_no_contract_failure(live_server, monkeypatch, tmp_pa
     call_command("load_demo", verbosity=0)
     token = Token.objects.get(user__username="admin").key
     # A fuzzer sends hundreds of requests a second: lift the per-user rates for this server only.
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": None, "rater": None, "bad_token": None})
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": None, "rater": None, "bad_token": None,
+                                                               "score": None})
     report = tmp_path / "schemathesis.txt"
     run = subprocess.run(
         [str(ST), "--config-file", str(ROOT / "schemathesis.toml"), "--no-color", "run",

@@ -46,7 +46,7 @@ def test_the_memory_plan_follows_model_size_and_device():
 def test_bad_training_options_are_refused_before_training():
     with pytest.raises(ValueError, match="keep must be one of"):
         TrainConfig.from_dict({"keep": "middle"})
-    with pytest.raises(ValueError, match="grad_accum must be at least 1"):
+    with pytest.raises(ValueError, match="grad_accum must be from 1 to 64"):
         TrainConfig.from_dict({"grad_accum": 0})
     with pytest.raises(ValueError, match="precision must be one of"):
         TrainConfig.from_dict({"precision": "int8"})

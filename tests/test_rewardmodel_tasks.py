@@ -176,7 +176,7 @@ def worker_mid_training(project, make_task, rater, rater2, tiny, model_root, len
                                "--concurrency", "1", "--loglevel", "INFO"], cwd=Path(__file__).resolve().parents[1],
                               env=env, start_new_session=True)
     try:
-        launch_training(project, backbone=str(tiny), overrides={**FAST, "epochs": 150})
+        launch_training(project, backbone=str(tiny), overrides={**FAST, "epochs": 20, "batch_rankings": 1})
         run = TrainingRun.objects.get(project=project)
         deadline = time.monotonic() + 120
         while TrainingRun.objects.get(pk=run.pk).step < 20:

@@ -37,6 +37,14 @@ class Command(BaseCommand):
                 overrides[name] = raw
         if opts["epochs"] is not None:
             overrides["epochs"] = opts["epochs"]
+        from rewardmodel.models import RetrainPolicy
+        from rewardmodel.trainer import TrainConfig
+
+        policy = RetrainPolicy.objects.filter(project=project).first()
+        try:  # refused here, not on a worker hours later
+            TrainConfig.from_dict({**(policy.hyperparameters if policy else {}), **overrides})
+        except ValueError as exc:
+            raise CommandError(f"training options: {exc}") from None
         if opts["sync"]:
             from rewardmodel.training import run_training
 
