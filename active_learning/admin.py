@@ -11,10 +11,11 @@ from django.utils.html import format_html, format_html_join
 from active_learning import learning_curve
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
 from annotation.permissions import MANAGE, project_for
+from config.text import VisibleTextAdmin
 
 
 @admin.register(ActiveLearningPolicy)
-class ActiveLearningPolicyAdmin(admin.ModelAdmin):
+class ActiveLearningPolicyAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "enabled", "strategy", "batch_size", "max_asks", "max_asks_per_prompt", "ensemble_size",
                     "priority_boost")
     list_filter = ("enabled", "strategy")
@@ -39,7 +40,7 @@ class SelectedItemInline(admin.TabularInline):
 
 
 @admin.register(SelectionRound)
-class SelectionRoundAdmin(admin.ModelAdmin):
+class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = (
         "id", "project", "strategy", "trigger", "status", "model_version", "batch_size",
         "selected", "raised", "created", "mean_instability", "created_at",
@@ -116,7 +117,7 @@ class SelectionRoundAdmin(admin.ModelAdmin):
 
 
 @admin.register(CachedEmbedding)
-class CachedEmbeddingAdmin(admin.ModelAdmin):
+class CachedEmbeddingAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("source_key", "completion", "dim", "created_at")
     list_filter = ("source_key",)
     fields = ("source_key", "completion", "dim", "created_at")

@@ -18,7 +18,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from annotation.import_runs import live
-from annotation.markdown import show_bidi_controls
 from annotation.models import (
     Assignment,
     Completion,
@@ -31,6 +30,7 @@ from annotation.models import (
     RankingTask,
     RaterProfile,
 )
+from config.text import VisibleTextAdmin, show_bidi_controls
 
 PRIORITY_STEP = 10
 EXCERPT_CHARS = 80
@@ -62,7 +62,7 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(VisibleTextAdmin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
@@ -102,17 +102,21 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     raw_id_fields = ("user",)
-    fields = ("user", "role", "paused", "paused_reason")
+    fields = ("user", "role", "paused", "pause_reason")
     # Pausing goes through the quality page, which records who paused whom and why.
-    readonly_fields = ("paused", "paused_reason")
+    readonly_fields = ("paused", "pause_reason")
     verbose_name_plural = "managers (raters: see Memberships, filtered by this project)"
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(role=Membership.MANAGER).select_related("user")
 
+    @admin.display(description="paused reason")
+    def pause_reason(self, obj) -> str:
+        return show_bidi_controls(obj.paused_reason)
+
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("name", "k", "overlap", "task_count", "complete_percent", "ranking_count")
     search_fields = ("name",)
     inlines = [MembershipInline]
@@ -153,7 +157,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "user", "role")
     list_filter = ("role", "project")
     list_select_related = ("project", "user")
@@ -162,7 +166,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(RaterProfile)
-class RaterProfileAdmin(admin.ModelAdmin):
+class RaterProfileAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("user", "display_name", "expertise", "is_active_rater", "created_at")
     list_filter = ("is_active_rater",)
     list_select_related = ("user",)
@@ -379,7 +383,7 @@ class RankingAdmin(BigTableAdmin):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(VisibleTextAdmin, admin.ModelAdmin):
     """Every import, newest first; a running one shows its phase and rows so far (read-only: imports happen through
     the API or ``manage.py import_jsonl``)."""
 

@@ -9,13 +9,14 @@ do, instead of silently reordering what the rater reads ("evil\u202eexe.txt" mus
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+
+from config.text import show_bidi_controls
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -26,15 +27,6 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "noopener noreferrer nofollow"
-# Embeddings, overrides, isolates and the implicit marks: everything that reorders text invisibly.
-BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def show_bidi_controls(text: str) -> str:
-    """Replace each bidirectional control character by a visible ``<U+XXXX>`` marker."""
-    return BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
-
-
 def _image_as_link(self, tokens, idx, options, env) -> str:
     """Render ``![alt](url)`` as a plain link: nothing is fetched unless the rater clicks it."""
     token = tokens[idx]

@@ -17,6 +17,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.text import show_bidi_controls
+
 DEFAULT_CRITERIA = ["helpful", "harmless", "honest"]
 
 
@@ -102,7 +104,7 @@ class Project(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return show_bidi_controls(self.name)  # the admin's titles and breadcrumbs (config.text)
 
     def clean(self) -> None:
         errors = overlap_bounds_errors(self.min_overlap, self.max_overlap)
@@ -160,7 +162,7 @@ class RaterProfile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return self.display_name or self.user.get_username()
+        return show_bidi_controls(self.display_name) or self.user.get_username()
 
 
 class Prompt(models.Model):
@@ -178,7 +180,7 @@ class Prompt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.external_id or f"prompt {self.pk}"
+        return show_bidi_controls(self.external_id) or f"prompt {self.pk}"
 
 
 class Completion(models.Model):
@@ -191,7 +193,7 @@ class Completion(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"completion {self.pk} ({self.model_name or 'unknown model'})"
+        return f"completion {self.pk} ({show_bidi_controls(self.model_name) or 'unknown model'})"
 
 
 class RankingTask(models.Model):

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from annotation.admin import ProjectAdmin, percent
 from annotation.models import Project
 from annotation.permissions import MANAGE, project_for
+from config.text import VisibleTextAdmin, show_bidi_controls
 from quality import figures, pausing, plots
 from quality.agreement import project_agreement
 from quality.leaderboard import LATEST_RANKINGS, LeaderboardError, project_leaderboard
@@ -74,7 +75,7 @@ class QualityProjectAdmin(ProjectAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": project,
-            "title": f"Quality — {project.name}",
+            "title": f"Quality — {project}",  # __str__: bidi controls as markers
             "page": page,
             "summary": summary,
             "leaderboard": leaderboard,
@@ -150,7 +151,7 @@ class QualityProjectAdmin(ProjectAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": project,
-            "title": f"Agreement — {project.name}",
+            "title": f"Agreement — {project}",
             "stats": stats,
             "pairwise": percent(stats.pairwise_rate),
             "alpha_ordinal": "—" if stats.alpha_ordinal is None else f"{stats.alpha_ordinal:.3f}",
@@ -166,7 +167,7 @@ admin.site.register(Project, QualityProjectAdmin)
 
 
 @admin.register(RaterQuality)
-class RaterQualityAdmin(admin.ModelAdmin):
+class RaterQualityAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("rater", "project", "rankings", "reliability", "reliability_low", "reliability_high",
                     "training_weight", "flags", "updated_at")
     list_filter = ("project",)
@@ -178,10 +179,14 @@ class RaterQualityAdmin(admin.ModelAdmin):
 
 
 @admin.register(PauseEvent)
-class PauseEventAdmin(admin.ModelAdmin):
+class PauseEventAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("at", "project", "rater", "paused", "reason", "by")
     list_filter = ("project", "paused")
-    readonly_fields = [f.name for f in PauseEvent._meta.fields]
+    fields = readonly_fields = [("reason_shown" if f.name == "reason" else f.name) for f in PauseEvent._meta.fields]
+
+    @admin.display(description="reason")
+    def reason_shown(self, obj) -> str:
+        return show_bidi_controls(obj.reason)
 
     def has_add_permission(self, request) -> bool:
         return False  # pause from the project's quality page, which records the event
@@ -191,7 +196,7 @@ class PauseEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskConsensus)
-class TaskConsensusAdmin(admin.ModelAdmin):
+class TaskConsensusAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("task", "confidence", "rankings", "updated_at")
     list_filter = ("task__project",)
     ordering = ("confidence",)
@@ -202,7 +207,7 @@ class TaskConsensusAdmin(admin.ModelAdmin):
 
 
 @admin.register(GoldScore)
-class GoldScoreAdmin(admin.ModelAdmin):
+class GoldScoreAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("ranking", "accuracy", "pairs", "scored_at")
     readonly_fields = [f.name for f in GoldScore._meta.fields]
 
@@ -211,7 +216,7 @@ class GoldScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(QualityReport)
-class QualityReportAdmin(admin.ModelAdmin):
+class QualityReportAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "status", "progress", "stage", "started_at", "finished_at")
     readonly_fields = [f.name for f in QualityReport._meta.fields]
 

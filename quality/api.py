@@ -4,9 +4,6 @@ rater statistics are personal, and the leaderboard names the models that raters 
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,6 +17,7 @@ from rest_framework.views import APIView
 from annotation.api import NDJSON, NDJSONRenderer, jsonl_response
 from annotation.models import Membership
 from annotation.permissions import MANAGE, project_for
+from config.spreadsheet import csv_text
 from quality import figures, pausing
 from quality.exporter import iter_consensus, iter_consensus_pairs
 from quality.leaderboard import LeaderboardError, project_leaderboard
@@ -41,16 +39,10 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        out = io.StringIO()
         if isinstance(data, list):
-            writer = csv.DictWriter(out, fieldnames=LEADERBOARD_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(data)
-        else:  # an error body
-            writer = csv.writer(out)
-            for key, value in (data or {}).items():
-                writer.writerow([key, value])
-        return out.getvalue().encode()
+            return csv_text(LEADERBOARD_FIELDS, data).encode()
+        # An error body: its fields and messages, as two columns.
+        return csv_text(["field", "message"], [[key, str(value)] for key, value in (data or {}).items()]).encode()
 
 
 class QualityView(APIView):

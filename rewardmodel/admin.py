@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from config.text import VisibleTextAdmin, show_bidi_controls
 from rewardmodel import plots, registry
 from rewardmodel.models import EvalSet, RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
 
@@ -17,7 +18,7 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 @admin.register(RewardModelVersion)
-class RewardModelVersionAdmin(admin.ModelAdmin):
+class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "number", "status", "is_active", "accuracy", "ece", "flip_rate", "length_spearman",
                     "n_rankings", "gate_verdict", "created_at", "promoted_at")
     list_filter = ("project", "status", "is_active")
@@ -103,9 +104,9 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
         rows = []
         for name, figures in sets.items():
             for subset, f in [("all", figures["overall"]), *figures["subsets"].items()]:
-                rows.append(format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}, {}]</td></tr>", name,
-                                        subset, f["pairs"], _fmt(f["accuracy"]), _fmt(f["ci95"][0]),
-                                        _fmt(f["ci95"][1])))
+                rows.append(format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}, {}]</td></tr>",
+                                        show_bidi_controls(name), show_bidi_controls(subset), f["pairs"],
+                                        _fmt(f["accuracy"]), _fmt(f["ci95"][0]), _fmt(f["ci95"][1])))
         return format_html("<table><tr><th>set</th><th>subset</th><th>pairs</th><th>accuracy [95 % CI]</th></tr>"
                            "{}</table>", format_html_join("", "{}", ((r,) for r in rows)))
 
@@ -153,7 +154,7 @@ class RewardModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "status", "progress_bar", "step", "total", "trigger", "worker", "attempts", "message",
                     "created_at", "finished_at", "version")
     list_filter = ("project", "status", "trigger")
@@ -187,7 +188,7 @@ class RetrainPolicyForm(forms.ModelForm):
 
 
 @admin.register(RetrainPolicy)
-class RetrainPolicyAdmin(admin.ModelAdmin):
+class RetrainPolicyAdmin(VisibleTextAdmin, admin.ModelAdmin):
     form = RetrainPolicyForm
     list_display = ("project", "enabled", "training_source", "min_new_rankings", "min_train_rankings",
                     "min_heldout_pairs", "promotion_margin", "backbone_path")
@@ -195,12 +196,12 @@ class RetrainPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingLock)
-class TrainingLockAdmin(admin.ModelAdmin):
+class TrainingLockAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "owner", "acquired_at", "expires_at")
 
 
 @admin.register(EvalSet)
-class EvalSetAdmin(admin.ModelAdmin):
+class EvalSetAdmin(VisibleTextAdmin, admin.ModelAdmin):
     """Evaluation sets are added with `manage.py add_eval_set` (a file of pairs); here they are listed and removed."""
 
     list_display = ("name", "project", "pair_count", "source", "created_at")

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Project
+from config.text import show_bidi_controls
 from rewardmodel.gate import DEFAULT_MARGIN, DEFAULT_MIN_HELDOUT_PAIRS, DEFAULT_MIN_TRAIN_RANKINGS
 
 
@@ -149,7 +150,7 @@ class EvalSet(models.Model):
         ordering = ["project", "name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.project})"
+        return f"{show_bidi_controls(self.name)} ({self.project})"
 
 
 class EvalPair(models.Model):
@@ -160,4 +161,4 @@ class EvalPair(models.Model):
     subset = models.CharField(max_length=100, blank=True)
 
     def __str__(self) -> str:
-        return f"pair {self.pk} of {self.eval_set.name}"
+        return f"pair {self.pk} of {show_bidi_controls(self.eval_set.name)}"

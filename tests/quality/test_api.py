@@ -96,6 +96,19 @@ def test_leaderboard_json_and_csv(refreshed, lead):
     assert [r["model"] for r in table] == ["model-0", "model-1", "model-2", "model-3"]
 
 
+def test_leaderboard_csv_cannot_carry_a_formula_or_hide_text(refreshed, lead):
+    """OWASP's CSV-injection rule (config.spreadsheet): on main a model named =HYPERLINK(…) was written as is."""
+    Completion.objects.filter(prompt__project=refreshed, model_name="model-0").update(
+        model_name='=HYPERLINK("http://evil/","x")')
+    Completion.objects.filter(prompt__project=refreshed, model_name="model-1").update(model_name="@SUM(1+1)")
+    Completion.objects.filter(prompt__project=refreshed, model_name="model-2").update(model_name="evil\u202eexe.txt")
+    response = client_for(lead).get(f"/api/projects/{refreshed.pk}/leaderboard/?format=csv")
+    table = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [r["model"] for r in table] == ['\'=HYPERLINK("http://evil/","x")', "'@SUM(1+1)", "evil<U+202E>exe.txt",
+                                          "model-3"]
+    assert float(table[-1]["score"]) < 0  # numbers stay numbers, a minus sign included
+
+
 def test_leaderboard_without_model_names_is_a_clear_400(refreshed, lead):
     Completion.objects.filter(prompt__project=refreshed).update(model_name="")
     response = client_for(lead).get(f"/api/projects/{refreshed.pk}/leaderboard/")
