@@ -58,7 +58,7 @@ class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
         return super().get_queryset(request).select_related("project", "model_version")
 
     def get_urls(self):
-        extra = [path("learning-curve/<int:project_id>.png", self.admin_site.admin_view(self.learning_curve_view),
+        extra = [path("learning-curve/<id:project_id>.png", self.admin_site.admin_view(self.learning_curve_view),
                       name="active_learning_learning_curve")]
         return extra + super().get_urls()
 

@@ -3,9 +3,9 @@ from django.urls import path
 from active_learning import api
 
 urlpatterns = [
-    path("projects/<int:project_id>/active-learning/rounds/", api.RoundListCreate.as_view(), name="al-rounds"),
+    path("projects/<id:project_id>/active-learning/rounds/", api.RoundListCreate.as_view(), name="al-rounds"),
     path(
-        "projects/<int:project_id>/active-learning/rounds/<int:round_id>/",
+        "projects/<id:project_id>/active-learning/rounds/<id:round_id>/",
         api.RoundDetail.as_view(),
         name="al-round-detail",
     ),

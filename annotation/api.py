@@ -58,6 +58,7 @@ from annotation.serializers import (
 )
 from annotation.submission import RankingPayload, SubmissionConflict, SubmissionError, submit_ranking
 from config.abuse import RaterLoopThrottle
+from config.ids import BoundedIdLookup
 from config.parsers import PayloadTooLarge, read_bounded
 
 NDJSON = "application/x-ndjson"
@@ -143,8 +144,8 @@ PROJECT_ID_PARAM = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParam
                                  responses={200: ProjectSerializer, 409: DetailSerializer}),
 )
 class ProjectViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
-    viewsets.GenericViewSet
+    BoundedIdLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    mixins.UpdateModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = ProjectSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]  # settings change field by field: no PUT
@@ -302,9 +303,9 @@ class ProjectViewSet(
     retrieve=extend_schema(summary="One task (managers)", parameters=[PROJECT_ID_PARAM]),
     partial_update=extend_schema(summary="Change a task's priority (managers)", parameters=[PROJECT_ID_PARAM]),
 )
-class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class TaskViewSet(BoundedIdLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+                  viewsets.GenericViewSet):
     serializer_class = TaskSerializer
-    lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def project(self) -> Project:
@@ -343,7 +344,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
 
 
 @extend_schema_view(retrieve=extend_schema(summary="One of your own assignments"))
-class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AssignmentViewSet(BoundedIdLookup, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Only the assignment's own rater can see, submit or skip it; anyone else gets 404."""
 
     serializer_class = AssignmentSerializer
@@ -398,7 +399,7 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     ),
     retrieve=extend_schema(summary="One ranking (yours, or of a project you manage)"),
 )
-class RankingViewSet(viewsets.ReadOnlyModelViewSet):
+class RankingViewSet(BoundedIdLookup, viewsets.ReadOnlyModelViewSet):
     serializer_class = RankingSerializer
 
     def get_queryset(self) -> QuerySet[Ranking]:

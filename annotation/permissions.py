@@ -19,10 +19,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from annotation.models import Membership, Project
+from config.ids import MAX_ID
 
 SEE, RATE, MANAGE = "see", "rate", "manage"
 ROLES = (SEE, RATE, MANAGE)
-MAX_ID = 2**63 - 1  # BigAutoField: a larger id can't exist and would overflow the database's bigint
 
 DENIED = {
     RATE: "Only members of this project can rate its tasks.",

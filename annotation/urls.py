@@ -8,7 +8,7 @@ app_name = "annotation"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("projects/<int:project_id>/rate/", views.rate, name="rate"),
-    path("projects/<int:project_id>/assignments/<int:assignment_id>/submit/", views.submit, name="submit"),
-    path("projects/<int:project_id>/assignments/<int:assignment_id>/skip/", views.skip, name="skip"),
+    path("projects/<id:project_id>/rate/", views.rate, name="rate"),
+    path("projects/<id:project_id>/assignments/<id:assignment_id>/submit/", views.submit, name="submit"),
+    path("projects/<id:project_id>/assignments/<id:assignment_id>/skip/", views.skip, name="skip"),
 ]

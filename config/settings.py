@@ -221,6 +221,8 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status` field with different choices: give each enum its own name.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "config.api_contract.forbid_nul_characters"],
+    # <id:…> path parameters (config/ids.py) are positive bigints.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     "ENUM_NAME_OVERRIDES": {"SelectionRoundStatusEnum": "active_learning.models.SelectionRound.STATUSES",
                             "StrategyEnum": "active_learning.models.STRATEGY_CHOICES"},
 }

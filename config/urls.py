@@ -1,9 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.api_contract import api_not_found
+from config.ids import IdConverter
+
+# <id:…> in every app's URLs: a positive bigint, or the route does not match (config/ids.py). Registered before the
+# apps' URL modules are imported by include() below.
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -48,8 +48,8 @@ class QualityProjectAdmin(ProjectAdmin):
         view = self.admin_site.admin_view
         custom = [
             path("<path:object_id>/agreement/", view(self.agreement_view), name="annotation_project_agreement"),
-            path("<int:object_id>/quality/", view(self.quality_view), name="annotation_project_quality"),
-            path("<int:object_id>/quality/plot/<str:kind>.png", view(self.quality_plot_view),
+            path("<id:object_id>/quality/", view(self.quality_view), name="annotation_project_quality"),
+            path("<id:object_id>/quality/plot/<str:kind>.png", view(self.quality_plot_view),
                  name="annotation_project_quality_plot"),
         ]
         return custom + super().get_urls()

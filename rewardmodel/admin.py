@@ -119,7 +119,7 @@ class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
                            '<img src="{}" alt="reward vs length">', *urls)
 
     def get_urls(self):
-        extra = [path("<int:pk>/plot/<str:kind>.png", self.admin_site.admin_view(self.plot_view),
+        extra = [path("<id:pk>/plot/<str:kind>.png", self.admin_site.admin_view(self.plot_view),
                       name="rewardmodel_rewardmodelversion_plot")]
         return extra + super().get_urls()
 

@@ -5,8 +5,8 @@ from django.urls import path
 from rewardmodel.api import RetrainPolicyView, ScoreView, TrainingRunList, VersionList
 
 urlpatterns = [
-    path("projects/<int:project_id>/score/", ScoreView.as_view(), name="project-score"),
-    path("projects/<int:project_id>/reward-models/", VersionList.as_view(), name="project-reward-models"),
-    path("projects/<int:project_id>/training-runs/", TrainingRunList.as_view(), name="project-training-runs"),
-    path("projects/<int:project_id>/retrain-policy/", RetrainPolicyView.as_view(), name="project-retrain-policy"),
+    path("projects/<id:project_id>/score/", ScoreView.as_view(), name="project-score"),
+    path("projects/<id:project_id>/reward-models/", VersionList.as_view(), name="project-reward-models"),
+    path("projects/<id:project_id>/training-runs/", TrainingRunList.as_view(), name="project-training-runs"),
+    path("projects/<id:project_id>/retrain-policy/", RetrainPolicyView.as_view(), name="project-retrain-policy"),
 ]
