@@ -150,6 +150,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # files that belong to no app: overrides of third-party admin pages
 MEDIA_ROOT = Path(os.environ.get("VERDICT_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
