@@ -8,6 +8,7 @@ All model text shown in custom columns goes through format_html / escaping.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections
@@ -115,8 +116,22 @@ class MembershipInline(admin.TabularInline):
         return show_bidi_controls(obj.paused_reason)
 
 
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = "__all__"
+
+    def clean_name(self):
+        """Staff see every project, so in the admin a name is unique across all of them (the API scopes it)."""
+        name = self.cleaned_data["name"]
+        if Project.objects.filter(name=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"A project named {name!r} exists already.")
+        return name
+
+
 @admin.register(Project)
 class ProjectAdmin(VisibleTextAdmin, admin.ModelAdmin):
+    form = ProjectForm
     list_display = ("name", "k", "overlap", "task_count", "complete_percent", "ranking_count")
     search_fields = ("name",)
     inlines = [MembershipInline]

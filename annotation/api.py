@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
@@ -165,15 +165,24 @@ class ProjectViewSet(
             .order_by("name")
         )
 
+    def _name_is_free(self, serializer: ProjectSerializer) -> None:
+        """Names are unique among the projects the caller can see; whether an unseen project has it stays unseen."""
+        name = serializer.validated_data.get("name")
+        if name is None:
+            return
+        taken = visible_projects(self.request.user).filter(name=name)
+        if serializer.instance is not None:
+            taken = taken.exclude(pk=serializer.instance.pk)
+        if taken.exists():
+            raise Conflict(f"You already have a project named {name!r}.")
+
     def perform_create(self, serializer: ProjectSerializer) -> None:
         if not can_create_projects(self.request.user):
             raise PermissionDenied("Only staff or project managers may create projects.")
-        try:
-            with transaction.atomic():
-                project = serializer.save()
-                Membership.objects.create(project=project, user=self.request.user, role=Membership.MANAGER)
-        except IntegrityError:
-            raise Conflict(f"A project named {serializer.validated_data['name']!r} already exists.") from None
+        self._name_is_free(serializer)
+        with transaction.atomic():
+            project = serializer.save()
+            Membership.objects.create(project=project, user=self.request.user, role=Membership.MANAGER)
         serializer.instance = self.get_queryset().get(pk=project.pk)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
@@ -181,11 +190,8 @@ class ProjectViewSet(
         return super().update(request, *args, **kwargs)
 
     def perform_update(self, serializer: ProjectSerializer) -> None:
-        try:
-            with transaction.atomic():
-                serializer.save()
-        except IntegrityError:
-            raise Conflict(f"A project named {serializer.validated_data['name']!r} already exists.") from None
+        self._name_is_free(serializer)
+        serializer.save()
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def _managed_project(self) -> Project:
@@ -262,7 +268,8 @@ class ProjectViewSet(
         body = MemberSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            membership, created = set_role(project, body.validated_data["username"], body.validated_data["role"])
+            membership, created = set_role(project, body.validated_data["username"], body.validated_data["role"],
+                                           by=request.user)
         except UnknownUser as exc:
             raise ValidationError({"username": str(exc)}) from None
         return Response(_member_row(membership), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -426,7 +426,10 @@ def find_project(ref: str | int) -> Project:
         found = Project.objects.filter(pk=int(ref)).first()
         if found:
             return found
-    found = Project.objects.filter(name=ref).first()
-    if found:
-        return found
+    found = list(Project.objects.filter(name=ref).order_by("pk")[:10])
+    if len(found) == 1:
+        return found[0]
+    if found:  # names are unique per manager, not across the platform (Project.name)
+        raise Project.DoesNotExist(f"{len(found)} projects are named {ref!r} (ids "
+                                   f"{', '.join(str(p.pk) for p in found)}): give the id")
     raise Project.DoesNotExist(f"no project with id or name {ref!r}")

@@ -26,8 +26,30 @@ def default_criteria() -> list[str]:
     return list(DEFAULT_CRITERIA)
 
 
+MAX_CRITERIA = 20
+
+
+def validate_criteria(value) -> None:
+    """A list of distinct non-empty names (compared without case and surrounding spaces): a criterion named twice
+    would give a ranking two keys for one column."""
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() and "\x00" not in c for c in value):
+        raise ValidationError("criteria must be a list of non-empty names")
+    if len(value) > MAX_CRITERIA:
+        raise ValidationError(f"at most {MAX_CRITERIA} criteria")
+    seen: set[str] = set()
+    for name in value:
+        if len(name) > 100:
+            raise ValidationError("a criterion's name has at most 100 characters")
+        key = name.strip().casefold()
+        if key in seen:
+            raise ValidationError(f"criterion {name.strip()!r} is listed twice")
+        seen.add(key)
+
+
 class Project(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    # Not unique across the platform: a manager must not learn the names of projects they cannot see from a refused
+    # name. A name is unique among the projects its creator can see (annotation.api; the admin checks all).
+    name = models.CharField(max_length=200, db_index=True)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown shown to raters beside every task.")
     # Bounds live here, once: the admin's forms and the API (and so its OpenAPI schema) both take them from the model.
@@ -35,7 +57,8 @@ class Project(models.Model):
                                          help_text="Completions shown per task (2–9).")
     overlap = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(1000)],
                                                help_text="Distinct raters per task.")
-    criteria = models.JSONField(default=default_criteria, blank=True, help_text="Optional per-criterion rankings.")
+    criteria = models.JSONField(default=default_criteria, blank=True, validators=[validate_criteria],
+                                help_text="Optional per-criterion rankings: distinct names.")
     lease_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1),
                                                                        MaxValueValidator(7 * 24 * 60)],
                                                 help_text="How long a rater holds a task.")

@@ -82,6 +82,15 @@ def managed_projects(user) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user, memberships__role=Membership.MANAGER).distinct()
 
 
+STAFF_ACCOUNT = "Staff accounts' roles and pauses are changed by staff."
+
+
+def may_act_on_member(actor, member) -> bool:
+    """Whether `actor`, who manages a project, may change `member`'s role in it or pause them: staff may act on
+    anyone; a project's own managers on anyone but staff (a manager must not demote or pause a superuser)."""
+    return is_admin(actor) or not is_admin(member)
+
+
 def can_create_projects(user) -> bool:
     """Staff, or anyone who already manages a project."""
     return is_admin(user) or Membership.objects.filter(user=user, role=Membership.MANAGER).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -14,6 +15,7 @@ from annotation.models import (
     Ranking,
     RankingTask,
     overlap_bounds_errors,
+    validate_criteria,
 )
 from config.api_contract import StrictJSONTypes
 
@@ -82,8 +84,10 @@ class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
         return data
 
     def validate_criteria(self, value) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(c, str) and c and "\x00" not in c for c in value):
-            raise serializers.ValidationError("criteria must be a list of non-empty names")
+        try:
+            validate_criteria(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
         return value
 
 

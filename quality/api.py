@@ -8,7 +8,7 @@ from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from annotation.api import NDJSON, NDJSONRenderer, jsonl_response
 from annotation.models import Membership
-from annotation.permissions import MANAGE, project_for
+from annotation.permissions import MANAGE, STAFF_ACCOUNT, may_act_on_member, project_for
 from config.spreadsheet import csv_text
 from quality import figures, pausing
 from quality.exporter import iter_consensus, iter_consensus_pairs
@@ -86,8 +86,11 @@ class PauseView(APIView):
         project = project_for(request.user, project_id, MANAGE)
         body = self.serializer_class(data=request.data)
         body.is_valid(raise_exception=True)
-        if not Membership.objects.filter(project=project, user_id=rater_id).exists():
+        member = Membership.objects.filter(project=project, user_id=rater_id).select_related("user").first()
+        if member is None:
             raise NotFound("No such rater in this project.")
+        if not may_act_on_member(request.user, member.user):
+            raise PermissionDenied(STAFF_ACCOUNT)
         act = pausing.pause if self.pause else pausing.unpause
         changed = act(project, rater_id, body.validated_data["reason"], by=request.user)
         return Response({"rater_id": rater_id, "paused": self.pause, "changed": changed})
