@@ -20,6 +20,7 @@ from annotation.forms import SKIP_REASONS, RankingForm
 from annotation.models import Assignment, Completion, Membership, Project, Ranking, RankingTask
 from annotation.permissions import RATE, project_for
 from annotation.submission import SubmissionError, submit_ranking
+from config.text import show_bidi_controls
 
 DISPLAY_MAX_CHARS = 50_000  # per output on the rate page; projects bound imports separately (Project.max_*)
 
@@ -114,6 +115,8 @@ def _rate_context(
             "assignment": assignment.pk,
             "outputs": [{"n": o["n"], "id": o["id"]} for o in outputs],
             "criteria": criteria,
+            # What the page's messages show for each (config.text: bidi controls as markers); keys stay as stored.
+            "criteria_shown": [show_bidi_controls(c) for c in criteria],
             "initial": state,
         },
     }

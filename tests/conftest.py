@@ -53,18 +53,20 @@ def rater2(make_user):
     return make_user("rater2")
 
 
-@pytest.fixture
-def token_client():
-    """token_client(user) → a DRF APIClient that authenticates with the user's API token."""
+def client_for(user):
+    """A DRF APIClient that authenticates with the user's API token, as an API caller does."""
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    def client_for(user) -> APIClient:
-        client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-        return client
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
 
+
+@pytest.fixture
+def token_client():
+    """token_client(user) → client_for(user), for tests that take it as a fixture."""
     return client_for
 
 

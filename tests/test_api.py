@@ -6,25 +6,10 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, Membership, Project, Ranking, RankingTask
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
-@pytest.fixture
-def plain_manager(make_user, project):
-    """A manager by membership only (the conftest `manager` is also staff, who sees everything)."""
-    user = make_user("lead")
-    Membership.objects.create(project=project, user=user, role=Membership.MANAGER)
-    return user
+from tests.conftest import client_for
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from tests.test_browser import browser, page, pytestmark  # noqa: F401 - Chromiu
 
 
 @pytest.fixture
-def admin_page(page, make_user):
+def admin_page(page, make_user):  # noqa: F811 - the imported fixture
     make_user("root", password="pw-for-tests-1", is_staff=True, is_superuser=True)
     page.goto("/admin/login/")
     page.fill("#id_username", "root")

@@ -52,16 +52,18 @@
     return groups;
   }
 
-  function makeRanking(name, groups) {
+  // `shown` is the name as messages show it: the server made its bidirectional controls visible markers.
+  function makeRanking(name, groups, shown) {
     const el = document.querySelector(`.ranking[data-ranking="${CSS.escape(name)}"]`);
     const slots = slotsFromGroups(groups);
-    return { name: name, el: el, slots: slots, focus: slots.length - 1, history: slots.map((s) => s.id) };
+    return { name: name, shown: shown || name, el: el, slots: slots, focus: slots.length - 1,
+             history: slots.map((s) => s.id) };
   }
 
   const initial = data.initial || {};
   const criteriaInitial = initial.criteria_orders || {};
   const rankings = [makeRanking("overall", initial.order)].concat(
-    (data.criteria || []).map((c) => makeRanking(c, criteriaInitial[c]))
+    (data.criteria || []).map((c, i) => makeRanking(c, criteriaInitial[c], (data.criteria_shown || [])[i]))
   );
   let active = 0;
   let pendingTie = false;
@@ -237,7 +239,7 @@
     if (confirmKey === "s") return "Press s again to skip this task.";
     if (confirmKey === "f") return "Press f again to flag this task as unsafe and skip it.";
     const r = current();
-    const label = r.name === "overall" ? "" : ` (${r.name})`;
+    const label = r.name === "overall" ? "" : ` (${r.shown})`;
     if (pendingTie) return "Tie: press the number of the output equal to your last pick.";
     if (r.slots.length === K) return `All ${K} ranked${label}. Enter submits.`;
     if (r.slots.length === K - 1 && r.name === "overall") return `${K - 1} of ${K} ranked — Enter puts the last one last.`;
@@ -298,7 +300,7 @@
     pendingTie = false;
     if (criteriaPanel) criteriaPanel.open = active > 0 || criteriaPanel.open;
     if (current().el) current().el.scrollIntoView({ block: "nearest" });
-    message = active === 0 ? "Now ranking: overall." : `Now ranking: ${current().name}. c switches on.`;
+    message = active === 0 ? "Now ranking: overall." : `Now ranking: ${current().shown}. c switches on.`;
   }
 
   /* ---- submit / skip ----------------------------------------------------------------------- */
@@ -318,7 +320,7 @@
     for (const r of rankings.slice(1)) {
       if (!r.slots.length) continue;
       if (r.slots.length < K) {
-        message = `Finish the ${r.name} ranking (${r.slots.length} of ${K}) or clear it with Backspace.`;
+        message = `Finish the ${r.shown} ranking (${r.slots.length} of ${K}) or clear it with Backspace.`;
         active = rankings.indexOf(r);
         if (criteriaPanel) criteriaPanel.open = true;
         return false;
