@@ -18,7 +18,7 @@ def test_criterion_names_in_messages_show_markers(page, make_user, make_task):  
     page.fill("#id_username", "rita")
     page.fill("#id_password", "pw-for-tests-1")
     page.click("button[type=submit], input[type=submit]")
-    page.wait_for_selector("#rank-form")
+    page.wait_for_selector("body.js-ready")  # rate.js has bound its keys
     page.keyboard.press("c")
     expect(page.locator("#status")).to_contain_text("Now ranking")
     status = page.locator("#status").inner_text()
