@@ -1,9 +1,10 @@
 """One active-learning round for a project: candidates → features → stability → selection → routing.
 
 This is the glue between the database, the reward-model app (``rewardmodel.*``) and the pure modules
-``stability`` and ``selection``.  Without an active reward-model version that the promotion gate lets drive
-routing (``registry.version_for_routing``) the round still runs: features then come from the frozen default
-backbone, the ensemble alone judges stability, and the round's summary says why the model was not used.
+``stability``, ``design`` and ``selection``.  Without an active reward-model version that the promotion gate lets
+drive routing (``registry.version_for_routing``) the round still runs: features then come from the frozen default
+backbone, the ensemble alone judges stability, the last-layer strategies (``dopt``, ``past_dopt``, ``gap_ucb``,
+``bald``), which need the version's head, start cold as ``random``, and the round's summary says why.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from active_learning import embedding, routing
+from active_learning.design import LastLayer
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
-from active_learning.selection import STRATEGIES, select
+from active_learning.selection import DESIGN_STRATEGIES, RANDOM, STRATEGIES, select
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
 from annotation.models import Completion, Project, Ranking, RankingTask
 from annotation.pairs import ranking_to_pairs
@@ -265,20 +267,28 @@ def _run(rnd: SelectionRound) -> None:
     else:  # no labels yet: every member is the zero head, so only the reward model's margin / flips speak
         heads = np.zeros((1, feats.shape[1] if feats.size else 1))
     parent = getattr(version, "parent", None) if version is not None else None
+    active_scores = version_scores(version, completions)
     stab = pair_stability(
         heads,
         feats if feats.size else np.zeros((0, heads.shape[1])),
         pairs,
-        active_scores=version_scores(version, completions),
+        active_scores=active_scores,
         parent_scores=version_scores(parent, completions),
     )
+    strategy, design, strategy_note = rnd.strategy, None, ""
+    if strategy in DESIGN_STRATEGIES:
+        if active_scores is None:
+            strategy, strategy_note = RANDOM, f"cold start: {rnd.strategy} reads the active version's last layer; " \
+                                              f"random until a version passes the gate ({version_note})"
+        else:
+            design = LastLayer.of(feats, active_scores, pairs, comps)
     pair_asks, prompt_asks = ask_counts(project, cands.pairs)
     prompt_of = np.array([completions[index[a]].prompt_id for a, _ in cands.pairs], dtype=np.int64)
     prompt_cap = int(params.get("max_asks_per_prompt", 3))
     votes = rater_votes(comps, pairs)
     contested = votes.contested(float(params.get("contested_share", 0.3)))
     chosen = select(
-        rnd.strategy,
+        strategy,
         stab.instability,
         rnd.batch_size,
         features=pair_features(feats, pairs) if len(pairs) else None,
@@ -287,6 +297,7 @@ def _run(rnd: SelectionRound) -> None:
         seed=seed,
         eligible=np.array([prompt_asks.get(int(p), 0) < prompt_cap for p in prompt_of], dtype=bool) & ~contested,
         groups=prompt_of,
+        design=design,
     )
 
     def row(i: int) -> dict:
@@ -306,6 +317,8 @@ def _run(rnd: SelectionRound) -> None:
             summary={
                 **_summary(stab, chosen, len(comps), len(pairs), int(contested.sum())),
                 "model_note": version_note,
+                "strategy_used": strategy,
+                "strategy_note": strategy_note,
             },
             finished_at=timezone.now(),
         )

@@ -3,10 +3,12 @@
 Strategies:
 
 * ``random``                 a seeded uniform draw: the baseline every other strategy is measured against
-* ``uncertainty``            the B least stable pairs (highest instability)
+* ``uncertainty``            the B least stable pairs (highest instability; by default the active version's margin)
 * ``uncertainty_diversity``  batch mode: pre-filter the β·B least stable, cluster their pair features with
   k-means into B clusters and keep the least stable pair of each cluster, so one batch does not spend all
   its labels on near-duplicates
+* ``dopt``, ``past_dopt``, ``gap_ucb``, ``bald``  from the active version's last layer (active_learning.design,
+  which cites each one's source): they need a ``design``
 
 Every strategy skips items asked ``max_asks`` times or more (counts supplied by the caller) and items the
 caller marks ineligible (``eligible``, e.g. a per-prompt cap).  With ``groups`` (e.g. the prompt of each pair), a
@@ -21,7 +23,12 @@ import numpy as np
 RANDOM = "random"
 UNCERTAINTY = "uncertainty"
 UNCERTAINTY_DIVERSITY = "uncertainty_diversity"
-STRATEGIES = (RANDOM, UNCERTAINTY, UNCERTAINTY_DIVERSITY)
+DOPT = "dopt"
+PAST_DOPT = "past_dopt"
+GAP_UCB = "gap_ucb"
+BALD = "bald"
+DESIGN_STRATEGIES = (DOPT, PAST_DOPT, GAP_UCB, BALD)
+STRATEGIES = (RANDOM, UNCERTAINTY, UNCERTAINTY_DIVERSITY, *DESIGN_STRATEGIES)
 
 
 def eligible_mask(n: int, ask_counts: np.ndarray | None, max_asks: int | None) -> np.ndarray:
@@ -50,8 +57,10 @@ def select(
     prefilter: float = 3.0,
     eligible: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    design=None,
 ) -> np.ndarray:
-    """Indices of the chosen candidates, most urgent first (for ``random``: in draw order)."""
+    """Indices of the chosen candidates, most urgent first (for ``random``: in draw order). The last-layer
+    strategies read ``design`` (an ``active_learning.design.LastLayer`` over the same candidates)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if batch_size < 1:
@@ -62,6 +71,15 @@ def select(
     if eligible is not None:
         mask &= np.asarray(eligible, dtype=bool)
     candidates = np.flatnonzero(mask)
+    if strategy in DESIGN_STRATEGIES:
+        if design is None:
+            raise ValueError(f"{strategy} needs the active version's last layer (design)")
+        from active_learning import design as designs
+
+        if strategy in (DOPT, PAST_DOPT):
+            return designs.greedy_logdet(design, batch_size, candidates,
+                                         None if groups is None else np.asarray(groups), past=strategy == PAST_DOPT)
+        instability = designs.gap_ucb_scores(design) if strategy == GAP_UCB else designs.bald_scores(design, seed)
     if groups is not None:
         candidates = _one_per_group(candidates, np.asarray(groups), instability, strategy, seed)
     if len(candidates) == 0:
@@ -69,7 +87,7 @@ def select(
     b = min(batch_size, len(candidates))
     if strategy == RANDOM:
         return np.random.default_rng(seed).choice(candidates, size=b, replace=False)
-    if strategy == UNCERTAINTY or b == len(candidates):
+    if strategy in (UNCERTAINTY, GAP_UCB, BALD) or b == len(candidates):
         return _top(instability, candidates, b)
     if features is None:
         raise ValueError("uncertainty_diversity needs pair features")

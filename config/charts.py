@@ -11,14 +11,14 @@ from __future__ import annotations
 import io
 
 
-def new_figure(figsize: tuple[float, float], dpi: int = 100):
-    """A figure and its one axes: ``(fig, ax)``."""
+def new_figure(figsize: tuple[float, float], dpi: int = 100, ncols: int = 1):
+    """A figure and its axes: ``(fig, ax)``, or ``(fig, [ax, …])`` side by side with ``ncols`` > 1."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
-    return fig, fig.subplots()
+    return fig, fig.subplots(1, ncols) if ncols > 1 else fig.subplots()
 
 
 def png_bytes(fig) -> bytes:

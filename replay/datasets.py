@@ -20,19 +20,22 @@ class PreferenceData:
     items: list[tuple[str, str]] = field(default_factory=list)  # (prompt, completion)
     pairs: list[tuple[int, int]] = field(default_factory=list)  # (preferred, other) by the majority of votes
     votes: list[list[int]] = field(default_factory=list)  # per pair: +1 the first is preferred, -1 the other, 0 tie
+    models: list[str] = field(default_factory=list)  # per item: the model that wrote it, where the data says
     _index: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
-    def item(self, prompt: str, text: str) -> int:
+    def item(self, prompt: str, text: str, model: str = "") -> int:
         key = (prompt, text)
         if key not in self._index:
             self._index[key] = len(self.items)
             self.items.append(key)
+            self.models.append(model)
         return self._index[key]
 
-    def add(self, prompt: str, first: str, second: str, votes_for_first: list[int]) -> None:
+    def add(self, prompt: str, first: str, second: str, votes_for_first: list[int],
+            models: tuple[str, str] = ("", "")) -> None:
         """Add a pair from its votes (+1 first, −1 second, 0 tie); skipped without a strict majority."""
         total = sum(votes_for_first)
-        a, b = self.item(prompt, first), self.item(prompt, second)
+        a, b = self.item(prompt, first, models[0]), self.item(prompt, second, models[1])
         if total == 0 or a == b:
             return
         if total > 0:
@@ -74,11 +77,11 @@ def read_pandalm(path: Path) -> PreferenceData:
 def read_llmfao(path: Path) -> PreferenceData:
     """LLMFAO crowd votes (124 workers, ties allowed): every worker's vote on a comparison; kept with a strict
     majority of the non-tie votes. As in bench/train_vs_trl.py, "left" is read as a vote for model_x."""
-    texts: dict[int, tuple[str, str, str]] = {}
+    texts: dict[int, tuple[str, str, str, tuple[str, str]]] = {}
     with (path.parent / "llmfao-pairs-crowd.jsonl").open() as fh:
         for line in fh:
             r = json.loads(line)
-            texts[r["id"]] = (r["text"], r["result_x"], r["result_y"])
+            texts[r["id"]] = (r["text"], r["result_x"], r["result_y"], (str(r["model_x"]), str(r["model_y"])))
     votes: dict[int, list[int]] = {}
     with path.open(newline="") as fh:
         for row in csv.DictReader(fh):
@@ -86,8 +89,8 @@ def read_llmfao(path: Path) -> PreferenceData:
     data = PreferenceData()
     for cid in sorted(votes):
         if cid in texts:
-            prompt, x, y = texts[cid]
-            data.add(prompt, x, y, votes[cid])
+            prompt, x, y, models = texts[cid]
+            data.add(prompt, x, y, votes[cid], models)
     return data
 
 

@@ -336,3 +336,26 @@ def test_pairs_the_raters_split_on_are_not_routed_back(labelled_project, tiny_ba
     assert again.summary["contested_skipped"] == 0
     split = [i for i in again.items.select_related("completion_a") if i.completion_a.prompt_id in split_prompts]
     assert split and all(i.scores["votes"] == 2 and i.scores["rater_split"] == 0.5 for i in split)
+
+
+@pytest.mark.parametrize("strategy", ["dopt", "past_dopt", "gap_ucb", "bald"])
+def test_last_layer_strategies_read_the_active_version(labelled_project, settings, tmp_path, lenient_gate, strategy):
+    """The version's features and scores make the design; without a version that passes the gate, a cold start."""
+    from rewardmodel.models import RewardModelVersion
+    from rewardmodel.testing import make_tiny_backbone
+
+    project, _ = labelled_project
+    settings.VERDICT_MODEL_ROOT = tmp_path
+    make_tiny_backbone(tmp_path / "v1", seed=0)
+    RewardModelVersion.objects.create(project=project, status=RewardModelVersion.READY, base_model="tiny", number=1,
+                                      path="v1", job_key="k1", is_active=True,
+                                      metrics={"train_rankings": 40, "heldout_pairs": 60})
+    rnd = pipeline.run_round(project, strategy, 3, seed=0)
+    assert rnd.status == SelectionRound.DONE and rnd.summary["strategy_used"] == strategy, rnd.error
+    assert rnd.items.count() == 3
+    prompts = {item.completion_a.prompt_id for item in rnd.items.all()}
+    assert len(prompts) == 3  # one pair per prompt
+    lenient_gate.min_train_rankings = 41
+    lenient_gate.save()
+    cold = pipeline.run_round(project, strategy, 3, seed=0)
+    assert cold.summary["strategy_used"] == "random" and "cold start" in cold.summary["strategy_note"]
