@@ -24,6 +24,7 @@ from active_learning.design import LastLayer
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
 from active_learning.selection import DESIGN_STRATEGIES, RANDOM, STRATEGIES, select
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
+from annotation import eval_stream
 from annotation.models import Completion, Project, Ranking, RankingTask
 from annotation.pairs import ranking_to_pairs
 from rewardmodel import registry, scoring
@@ -101,9 +102,10 @@ class Candidates:
 
 
 def candidate_pairs(project: Project, max_tasks: int = MAX_CANDIDATE_TASKS) -> Candidates:
-    """Every pair of completions shown together in a non-gold task, least-rated tasks first."""
+    """Every pair of completions shown together in a non-gold task outside the evaluation stream (routing must not
+    choose what judges it), least-rated tasks first."""
     tasks = (
-        RankingTask.objects.filter(project=project, is_gold=False)
+        RankingTask.objects.filter(project=project, is_gold=False, eval_key__isnull=True)
         .order_by("submitted_count", "-priority", "id")
         .prefetch_related("completions")[:max_tasks]
     )
@@ -252,6 +254,7 @@ def _run(rnd: SelectionRound) -> None:
     project = rnd.project
     params = rnd.params
     seed = int(params.get("seed", 0))
+    eval_marked = eval_stream.top_up(project)  # routing is on: keep an unbiased sample apart before choosing
     version, version_note = registry.version_for_routing(project)
     cands = candidate_pairs(project)
     labels = labelled_comparisons(project)
@@ -319,6 +322,7 @@ def _run(rnd: SelectionRound) -> None:
                 "model_note": version_note,
                 "strategy_used": strategy,
                 "strategy_note": strategy_note,
+                "eval_stream_marked": eval_marked,
             },
             finished_at=timezone.now(),
         )

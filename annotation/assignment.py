@@ -9,7 +9,9 @@ otherwise a fresh task first; either way the other queue is the fallback, so nob
 
 With ``gold_rate`` > 0, gold tasks form a third queue, served first while the rater's share of gold tasks is below
 the rate; a gold task has no overlap cap (every rater may get it once) and looks like any other task. A rater whose
-membership is paused gets nothing.
+membership is paused gets nothing. Tasks of the evaluation stream (annotation.eval_stream) form a fourth queue, in
+their random order, served while the rater's share of them is below the project's ``eval_share`` and as a last
+resort; the fresh queue leaves them out, so routing's priorities never decide when they are labelled.
 
 The rater loop runs this on every request, so it is a small constant number of indexed queries whatever the
 project's size and however many raters work at once (``tests/annotation/test_query_counts.py`` guards the counts):
@@ -78,14 +80,16 @@ def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
     query."""
     open_tasks = RankingTask.objects.filter(project=project, status=RankingTask.OPEN)
     fields = {"paused": Exists(Membership.objects.filter(project=project, user=rater, paused=True)),
-              # Whether the re-ask and gold queues hold anything (their partial indexes make this free): an empty
-              # queue is then not asked at all.
+              # Whether the re-ask, gold and evaluation queues hold anything (their partial indexes make this
+              # free): an empty queue is then not asked at all.
               "any_reasks": Exists(open_tasks.filter(origin__isnull=False)),
-              "any_gold": Exists(open_tasks.filter(is_gold=True))}
+              "any_gold": Exists(open_tasks.filter(is_gold=True)),
+              "any_eval": Exists(open_tasks.filter(eval_key__isnull=False))}
     if with_shares:
         mine = Assignment.objects.filter(task__project=project, rater=rater)
         fields |= {"total": _count(mine, "rater"), "reasks": _count(mine.filter(task__origin__isnull=False), "rater"),
-                   "gold": _count(mine.filter(task__is_gold=True), "rater")}
+                   "gold": _count(mine.filter(task__is_gold=True), "rater"),
+                   "evals": _count(mine.filter(task__eval_key__isnull=False), "rater")}
     # Read through the project's row, which always exists: a rater with no assignment yet still gets zeros.
     return Project.objects.filter(pk=project.pk).annotate(**fields).values(*fields).get()
 
@@ -107,6 +111,14 @@ def due_for_gold(project: Project, rater, counts: dict[str, int] | None = None) 
     return counts["gold"] < project.gold_rate * (counts["total"] + 1)
 
 
+def due_for_eval(project: Project, rater, counts: dict[str, int] | None = None) -> bool:
+    """Whether this rater's next task should come from the evaluation stream, to keep their share at eval_share."""
+    if project.eval_share <= 0:
+        return False
+    counts = counts or rater_state(project, rater)
+    return counts["evals"] < project.eval_share * (counts["total"] + 1)
+
+
 def is_paused(project: Project, rater) -> bool:
     return Membership.objects.filter(project=project, user=rater, paused=True).exists()
 
@@ -118,7 +130,7 @@ def _target(project: Project):
     return Value(project.overlap)
 
 
-def _queue(project: Project, rater, now, reasks: bool, gold: bool):
+def _queue(project: Project, rater, now, reasks: bool, gold: bool, evals: bool = False, any_eval: bool = False):
     # Any task of the same prompt counts: a re-ask must bring another rater's opinion, never the same one again.
     seen_prompt = Assignment.objects.filter(task__prompt=OuterRef("prompt"), rater=rater).filter(
         Q(status__in=[Assignment.SUBMITTED, Assignment.SKIPPED]) | Q(status=Assignment.LEASED, expires_at__gt=now)
@@ -126,12 +138,16 @@ def _queue(project: Project, rater, now, reasks: bool, gold: bool):
     queue = RankingTask.objects.filter(project=project, status=RankingTask.OPEN, origin__isnull=not reasks)
     if project.gold_rate > 0:  # gold tasks only come through their own queue, at the project's rate
         queue = queue.filter(is_gold=gold)
+    if evals:
+        queue = queue.filter(eval_key__isnull=False)
+    elif any_eval and not reasks:  # the evaluation stream comes through its own queue, in its own order
+        queue = queue.filter(eval_key__isnull=True)
     queue = queue.filter(~Exists(seen_prompt))
     if not gold:  # a served-to-all gold task has no cap; every other task needs a free slot
         taken = _count(Assignment.objects.filter(holding_slot(now), task=OuterRef("pk")), "task")
         queue = queue.alias(slots_taken=taken, slots_target=_target(project)).filter(
             slots_taken__lt=F("slots_target"))
-    return queue.select_related("prompt").order_by("-priority", "id")
+    return queue.select_related("prompt").order_by(*(("eval_key", "id") if evals else ("-priority", "id")))
 
 
 
@@ -172,12 +188,12 @@ def _lease(project: Project, task: RankingTask, rater, now) -> Assignment | None
     return lease
 
 
-def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False, wait: bool = False
-                     ) -> Assignment | None:
+def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False, wait: bool = False,
+                     evals: bool = False, any_eval: bool = False) -> Assignment | None:
     """Lease the first task of one queue with a free slot. Tasks other raters hold locked are skipped, unless
     ``wait``: then the first one is waited for (its slot is re-counted once held)."""
     now = timezone.now()
-    queue = _queue(project, rater, now, reasks, gold)
+    queue = _queue(project, rater, now, reasks, gold, evals, any_eval)
     skip_locked = connection.features.has_select_for_update_skip_locked
     full: list[int] = []  # candidates whose free slot was taken between the queue's snapshot and their lock
     while len(full) < MAX_FULL_CANDIDATES:
@@ -215,24 +231,30 @@ def next_assignment(project: Project, rater) -> Assignment | None:
 
 
 def _assign_unless_paused(project: Project, rater) -> Assignment | None:
-    needs_shares = project.gold_rate > 0 or project.reask_share > 0
+    needs_shares = project.gold_rate > 0 or project.reask_share > 0 or project.eval_share > 0
     state = rater_state(project, rater, with_shares=needs_shares)
     if state["paused"]:
         return None
-    queues = []  # (reasks, gold), in the order this rater should be served from them
+    any_eval = state["any_eval"]
+    queues = []  # (reasks, gold, evals), in the order this rater should be served from them
     if state["any_gold"] and due_for_gold(project, rater, state):
-        queues.append((False, True))
+        queues.append((False, True, False))
+    if any_eval and due_for_eval(project, rater, state):
+        queues.append((False, False, True))
     first = prefers_reask(project, rater, state)
-    queues += [(first, False), (not first, False)]
+    queues += [(first, False, False), (not first, False, False)]
     if not state["any_reasks"]:
-        queues.remove((True, False))
+        queues.remove((True, False, False))
+    if any_eval and (False, False, True) not in queues:  # the last resort: nobody waits while work is open
+        queues.append((False, False, True))
     for wait in (False, True):
         # Skipping tasks other raters hold locked first; only when every queue came up empty that way is a locked
         # task waited for (it may turn out to have a slot), rather than report an empty queue while work is open.
         if wait and not connection.features.has_select_for_update_skip_locked:
             return None
-        for reasks, gold in queues:
-            lease = _try_assign_from(project, rater, reasks=reasks, gold=gold, wait=wait)
+        for reasks, gold, evals in queues:
+            lease = _try_assign_from(project, rater, reasks=reasks, gold=gold, wait=wait, evals=evals,
+                                     any_eval=any_eval)
             if lease:
                 return lease
     return None

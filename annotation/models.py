@@ -62,6 +62,13 @@ class Project(models.Model):
     lease_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1),
                                                                        MaxValueValidator(7 * 24 * 60)],
                                                 help_text="How long a rater holds a task.")
+    eval_share = models.FloatField(
+        default=0.15,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="While active learning routes tasks: the share of fresh tasks kept as the evaluation stream, a "
+        "uniformly random sample served in random order and never routed, whose rankings are the held-out set "
+        "that judges versions (annotation.eval_stream). 0 turns it off.",
+    )
     reask_share = models.FloatField(
         default=0.25,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -241,6 +248,10 @@ class RankingTask(models.Model):
         help_text="Set on a re-ask: the task whose comparison it asks again (of raters who never saw its prompt).",
     )
     submitted_count = models.PositiveIntegerField(default=0)
+    eval_key = models.FloatField(
+        null=True, blank=True, editable=False,
+        help_text="Set on tasks of the evaluation stream (annotation.eval_stream): a uniform random number, the order "
+        "they are served in. Their rankings judge versions and are never trained on or routed.")
     target_overlap = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Dynamic overlap: how many rankings the task may have now (blank: the "
         "project's min_overlap); raised one at a time while its consensus is not confident.")
@@ -255,6 +266,8 @@ class RankingTask(models.Model):
                          name="task_reask_queue_idx"),
             models.Index(fields=["project", "-priority", "id"], condition=Q(status="open", is_gold=True),
                          name="task_gold_queue_idx"),
+            models.Index(fields=["project", "eval_key"], condition=Q(status="open", eval_key__isnull=False),
+                         name="task_eval_queue_idx"),
         ]
 
     def __str__(self) -> str:
@@ -263,6 +276,10 @@ class RankingTask(models.Model):
     @property
     def is_reask(self) -> bool:
         return self.origin_id is not None
+
+    @property
+    def in_eval_stream(self) -> bool:
+        return self.eval_key is not None
 
 
 class Assignment(models.Model):

@@ -46,6 +46,7 @@ class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
             "criteria",
             "lease_minutes",
             "reask_share",
+            "eval_share",
             "edit_window_s",
             "max_prompt_chars",
             "max_completion_chars",

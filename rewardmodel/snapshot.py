@@ -1,4 +1,4 @@
-"""A frozen, hashed snapshot of a project's rankings, split held-out by prompt.
+"""A frozen, hashed snapshot of a project's rankings, split held-out by prompt, or by the evaluation stream.
 
 Two sources (``RetrainPolicy.training_source``):
 
@@ -6,6 +6,9 @@ Two sources (``RetrainPolicy.training_source``):
   quality refresh; rankings of excluded raters weigh 0 and are left out, listed under ``zero_weight_ranking_ids``);
 - ``consensus``: one example per task, its quality consensus order, with only the pairs the consensus is sure of
   (probability ≥ the project's ``consensus_threshold``); ``ranking_ids`` then lists the rankings behind them.
+
+Once the project has rankings of its evaluation stream (annotation.eval_stream: a random sample of tasks that
+routing never touches), they are the held-out set and nothing else is: a version is judged on pairs nobody chose.
 """
 
 from __future__ import annotations
@@ -30,13 +33,19 @@ class Snapshot:
     zero_weight_ids: list[int] = field(default_factory=list)  # rankings of excluded raters (weight 0)
     source: str = "rankings"
     contributing_ids: list[int] = field(default_factory=list)  # source "consensus": the rankings behind the tasks
+    eval_stream: list[bool] = field(default_factory=list)  # per example: its task is in the evaluation stream
+
+    @property
+    def split_by(self) -> str:
+        return "evaluation stream" if any(self.eval_stream) else "prompt"
 
     @property
     def skipped_no_pairs(self) -> int:
         return len(self.skipped_ids)
 
     def split(self, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-        """(train indices, held-out indices): whole prompts go to one side, seeded and order-independent.
+        """(train indices, held-out indices). With rankings of the evaluation stream, those are the held-out set
+        (`fraction` and `seed` do not apply). Otherwise whole prompts go to one side, seeded and order-independent.
 
         A prompt's side depends only on (seed, its text), not on which other prompts exist yet nor on database
         ids: a prompt held out once stays held out as rankings arrive, so the promotion gate compares a new version
@@ -44,6 +53,9 @@ class Snapshot:
         (a replay's two arms, a re-import); and two tasks with the same prompt text never straddle the split. At
         least one prompt is held out when there are two or more.
         """
+        if any(self.eval_stream):
+            return ([i for i, e in enumerate(self.eval_stream) if not e],
+                    [i for i, e in enumerate(self.eval_stream) if e])
         keys = [e.prompt for e in self.examples]
         distinct = sorted(set(keys))
         position = {k: _unit_hash(seed, k) for k in distinct}
@@ -67,7 +79,7 @@ class Snapshot:
                 "n_tasks": len(self.ranking_ids),
                 "n_pairs": sum(len(e.pairs) for e in self.examples),
                 "skipped_ranking_ids": self.skipped_ids,
-                "split": {"by": "prompt", "train_task_ids": [self.ranking_ids[i] for i in train],
+                "split": {"by": self.split_by, "train_task_ids": [self.ranking_ids[i] for i in train],
                           "heldout_task_ids": [self.ranking_ids[i] for i in heldout],
                           "heldout_prompt_ids": sorted({self.prompt_ids[i] for i in heldout})},
             }
@@ -83,7 +95,7 @@ class Snapshot:
             "skipped_no_pairs": self.skipped_no_pairs,
             "skipped_ranking_ids": self.skipped_ids,
             "split": {
-                "by": "prompt",
+                "by": self.split_by,
                 "train_ranking_ids": [self.ranking_ids[i] for i in train],
                 "heldout_ranking_ids": [self.ranking_ids[i] for i in heldout],
                 "heldout_prompt_ids": sorted({self.prompt_ids[i] for i in heldout}),
@@ -121,7 +133,7 @@ def build_snapshot(project_id: int, ranking_ids: list[int] | None = None, source
     rankings = list(rankings)
     used_ids = {cid for r in rankings for group in r.order for cid in group}
     texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))
-    examples, ids, prompt_ids, comp_ids, records, skipped, zero = [], [], [], [], [], [], []
+    examples, ids, prompt_ids, comp_ids, records, skipped, zero, evals = [], [], [], [], [], [], [], []
     for r in rankings:
         if r.weight <= 0:
             zero.append(r.pk)
@@ -146,8 +158,11 @@ def build_snapshot(project_id: int, ranking_ids: list[int] | None = None, source
                   [hashlib.sha256(texts[c].encode()).hexdigest() for c in flat]]
         if r.weight != 1.0:  # unweighted snapshots keep the hash they always had
             record.append(round(float(r.weight), 6))
+        evals.append(r.task.eval_key is not None)
+        if evals[-1]:  # likewise, snapshots without an evaluation stream
+            record.append("eval")
         records.append(record)
-    return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(records), skipped, zero)
+    return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(records), skipped, zero, eval_stream=evals)
 
 
 def _consensus_snapshot(project_id: int, rankings: list[Ranking]) -> Snapshot:
@@ -164,7 +179,7 @@ def _consensus_snapshot(project_id: int, rankings: list[Ranking]) -> Snapshot:
         "task__prompt")}
     used_ids = {int(c) for row in consensus.values() for c in row.order}
     texts = dict(Completion.objects.filter(id__in=used_ids).values_list("id", "text"))
-    examples, ids, prompt_ids, comp_ids, records, skipped, contributing = [], [], [], [], [], [], []
+    examples, ids, prompt_ids, comp_ids, records, skipped, contributing, evals = [], [], [], [], [], [], [], []
     for task_id in task_ids:
         row = consensus.get(task_id)
         if row is None:
@@ -186,5 +201,8 @@ def _consensus_snapshot(project_id: int, rankings: list[Ranking]) -> Snapshot:
         contributing.extend(behind[task_id])
         records.append([task_id, prompt.pk, flat, pairs, hashlib.sha256(prompt.text.encode()).hexdigest(),
                         [hashlib.sha256(texts[c].encode()).hexdigest() for c in flat]])
+        evals.append(row.task.eval_key is not None)
+        if evals[-1]:
+            records[-1].append("eval")
     return Snapshot(examples, ids, prompt_ids, comp_ids, snapshot_hash(["consensus", *records]), skipped,
-                    source="consensus", contributing_ids=sorted(contributing))
+                    source="consensus", contributing_ids=sorted(contributing), eval_stream=evals)

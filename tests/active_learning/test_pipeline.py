@@ -43,8 +43,9 @@ def rank_by_id(task):
 
 @pytest.fixture
 def labelled_project(project, rater, make_task):
-    """Five tasks; two complete one ranking each (lowest id best), three untouched."""
-    project.overlap = 1
+    """Five tasks; two complete one ranking each (lowest id best), three untouched. No evaluation stream (its own
+    test below turns it on): every task is a candidate."""
+    project.overlap, project.eval_share = 1, 0
     project.save()
     tasks = [make_task(project) for _ in range(5)]
     for _ in range(2):
@@ -359,3 +360,16 @@ def test_last_layer_strategies_read_the_active_version(labelled_project, setting
     lenient_gate.save()
     cold = pipeline.run_round(project, strategy, 3, seed=0)
     assert cold.summary["strategy_used"] == "random" and "cold start" in cold.summary["strategy_note"]
+
+
+def test_a_round_keeps_the_evaluation_stream_apart(labelled_project, tiny_backbone, make_task):
+    project, tasks = labelled_project
+    project.eval_share = 0.15
+    project.save()
+    extra = [make_task(project) for _ in range(15)]
+    rnd = pipeline.run_round(project, "uncertainty", 30, seed=3)
+    stream = set(RankingTask.objects.filter(project=project, eval_key__isnull=False).values_list("pk", flat=True))
+    assert rnd.summary["eval_stream_marked"] == len(stream) == 3  # 0.15 of the 20 fresh tasks, untouched ones
+    assert not stream & {t.pk for t in tasks[:2]}  # the two ranked tasks were not eligible
+    assert not stream & set(rnd.items.values_list("task_id", flat=True))  # never routed
+    assert extra  # (fifteen more untouched tasks to sample from)
