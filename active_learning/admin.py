@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from active_learning import learning_curve
-from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
+from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
 from annotation.permissions import MANAGE, project_for
 from config.text import VisibleTextAdmin
 
@@ -47,7 +47,7 @@ class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
     )
     list_filter = ("project", "strategy", "trigger", "status")
     readonly_fields = (
-        "project", "strategy", "trigger", "status", "model_version", "model_note",
+        "project", "strategy", "strategy_used", "trigger", "status", "model_version", "model_note",
         "feature_source", "batch_size", "params", "dedupe_key", "summary", "score_histogram", "error",
         "created_at", "finished_at",
     )
@@ -79,6 +79,12 @@ class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
     @admin.display(description="reward model")
     def model_note(self, obj: SelectionRound) -> str:
         return obj.summary.get("model_note") or (f"version {obj.model_version.number}" if obj.model_version else "–")
+
+    @admin.display(description="strategy used, and why")
+    def strategy_used(self, obj: SelectionRound) -> str:
+        used = obj.summary.get("strategy_used") or obj.strategy
+        note = obj.summary.get("strategy_note")
+        return f"{used}: {note}" if note else used
 
     @admin.display(description="selected")
     def selected(self, obj: SelectionRound) -> int:
@@ -122,3 +128,48 @@ class CachedEmbeddingAdmin(VisibleTextAdmin, admin.ModelAdmin):
     list_filter = ("source_key",)
     fields = ("source_key", "completion", "dim", "created_at")
     readonly_fields = fields
+
+
+def _figure(value, digits: int = 3, signed: bool = False) -> str:
+    if value is None:
+        return "∞" if not signed else "–"
+    if isinstance(value, float) and value == float("inf"):
+        return "∞"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+@admin.register(RoutingAudit)
+class RoutingAuditAdmin(VisibleTextAdmin, admin.ModelAdmin):
+    """Every audit of routing: strategies replayed against random on the evaluation stream, and auto's choice."""
+
+    list_display = ("created_at", "project", "model_version", "eval_pairs", "chosen_or_random", "reason")
+    list_filter = ("project",)
+    fields = ("project", "model_version", "eval_pairs", "chosen_or_random", "reason", "table", "seconds",
+              "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by rounds with policy auto
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="auto uses")
+    def chosen_or_random(self, obj: RoutingAudit) -> str:
+        return obj.chosen or "random among fresh tasks"
+
+    @admin.display(description="against random (95 % intervals)")
+    def table(self, obj: RoutingAudit):
+        rows = []
+        for name, r in (obj.results.get("strategies") or {}).items():
+            lo, hi = r.get("auc_gain_ci95") or [None, None]
+            slo, shi = r.get("budget_share_ci95") or [None, None]
+            rows.append((name, _figure(r.get("auc_gain_vs_random"), signed=True), _figure(lo, signed=True),
+                         _figure(hi, signed=True), _figure(r.get("budget_share"), 2), _figure(slo, 2),
+                         _figure(shi, 2), _figure(r.get("final_accuracy"))))
+        return format_html(
+            "<table><tr><th>strategy</th><th>AUC gain [95 % CI]</th><th>budget share [95 % CI]</th>"
+            "<th>accuracy at the budget</th></tr>{}</table><p>Replayed {} times on the evaluation stream's "
+            "labelled pairs, split by prompt; a linear head on the version's last-layer features.</p>",
+            format_html_join("", "<tr><td>{}</td><td>{} [{}, {}]</td><td>{} [{}, {}]</td><td>{}</td></tr>", rows),
+            obj.results.get("resamples", 0))

@@ -1,4 +1,5 @@
-"""REST API for managers: list a project's rounds, start one on demand (queued on Celery), read one."""
+"""REST API for managers: list a project's rounds, start one on demand (queued on Celery), read one; the latest
+audit of its routing (what policy auto concluded from the evaluation stream)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from active_learning.models import SelectedItem, SelectionRound
+from active_learning.models import RoutingAudit, SelectedItem, SelectionRound
 from active_learning.pipeline import RoundError, create_round
-from active_learning.selection import STRATEGIES
+from active_learning.selection import POLICIES
 from annotation.permissions import MANAGE, project_for
 from config.api_contract import StrictJSONTypes
 
@@ -41,7 +42,7 @@ class RoundDetailSerializer(RoundSerializer):
 
 
 class StartRoundSerializer(StrictJSONTypes, serializers.Serializer):
-    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+    strategy = serializers.ChoiceField(choices=POLICIES, required=False)
     batch_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     seed = serializers.IntegerField(min_value=0, required=False)
 
@@ -75,3 +76,28 @@ class RoundDetail(generics.RetrieveAPIView):
     def get_object(self):
         project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
         return get_object_or_404(SelectionRound, project=project, pk=self.kwargs["round_id"])
+
+
+class AuditSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RoutingAudit
+        fields = ["id", "project", "model_version", "eval_pairs", "chosen", "reason", "results", "seconds",
+                  "created_at"]
+        read_only_fields = fields
+
+
+class LatestAudit(generics.RetrieveAPIView):
+    """The project's latest routing audit: per strategy, AUC gain and budget share against random with 95 %
+    intervals on its evaluation stream, and the strategy policy auto uses (blank: random among fresh tasks)."""
+
+    serializer_class = AuditSerializer
+
+    def get_object(self):
+        project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
+        audit = RoutingAudit.objects.filter(project=project).first()
+        if audit is None:
+            from rest_framework.exceptions import NotFound
+
+            raise NotFound("No audit yet: policy auto audits once the evaluation stream has enough labelled pairs "
+                           "(ActiveLearningPolicy.audit_min_pairs) and a version passes the gate.")
+        return audit

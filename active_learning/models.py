@@ -7,10 +7,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from active_learning.selection import STRATEGIES, UNCERTAINTY_DIVERSITY
+from active_learning.selection import AUTO, POLICIES
 from annotation.models import Completion, Project, RankingTask
 
-STRATEGY_CHOICES = [(s, s.replace("_", " + ")) for s in STRATEGIES]
+STRATEGY_CHOICES = [(s, s.replace("_", " + ")) for s in POLICIES]
 
 
 class ActiveLearningPolicy(models.Model):
@@ -18,7 +18,10 @@ class ActiveLearningPolicy(models.Model):
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="active_learning_policy")
     enabled = models.BooleanField(default=True, help_text="Run a round after every retrain.")
-    strategy = models.CharField(max_length=32, choices=STRATEGY_CHOICES, default=UNCERTAINTY_DIVERSITY)
+    strategy = models.CharField(
+        max_length=32, choices=STRATEGY_CHOICES, default=AUTO,
+        help_text="auto: the strategy the project's own audit shows to save labels (active_learning.audit), else "
+        "random among fresh tasks; or one strategy always.")
     batch_size = models.PositiveIntegerField(default=20)
     max_asks = models.PositiveIntegerField(default=2, help_text="How often one comparison may be routed back.")
     max_asks_per_prompt = models.PositiveIntegerField(
@@ -34,6 +37,10 @@ class ActiveLearningPolicy(models.Model):
         ),
     )
     ensemble_size = models.PositiveSmallIntegerField(default=8)
+    audit_min_pairs = models.PositiveIntegerField(
+        default=150, validators=[MinValueValidator(40)],
+        help_text="auto: the evaluation stream's labelled pairs before the audit may pick a strategy (until then: "
+        "random among fresh tasks).")
     priority_boost = models.IntegerField(
         default=100, help_text="Priority given to routed tasks (the project's reask_share sets how often they come)."
     )
@@ -138,3 +145,24 @@ class SelectedItem(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} {self.completion_a_id}–{self.completion_b_id} ({self.action})"
+
+
+class RoutingAudit(models.Model):
+    """One audit of a project's routing (active_learning.audit): every strategy replayed against random on the
+    evaluation stream with the active version's features, and what policy auto concluded."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="routing_audits")
+    model_version = models.ForeignKey("rewardmodel.RewardModelVersion", null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="routing_audits")
+    eval_pairs = models.PositiveIntegerField(help_text="Labelled pairs of the evaluation stream it replayed.")
+    results = models.JSONField(default=dict, help_text="Per strategy: AUC gain and budget share, 95 % intervals.")
+    chosen = models.CharField(max_length=32, blank=True, help_text="What auto uses; blank: random among fresh tasks.")
+    reason = models.TextField(blank=True)
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"audit {self.pk} of {self.project}: {self.chosen or 'random'}"

@@ -19,15 +19,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from active_learning import embedding, routing
+from active_learning import audit, embedding, routing
 from active_learning.design import LastLayer
-from active_learning.models import ActiveLearningPolicy, CachedEmbedding, SelectedItem, SelectionRound
-from active_learning.selection import DESIGN_STRATEGIES, RANDOM, STRATEGIES, select
+from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
+from active_learning.selection import AUTO, DESIGN_STRATEGIES, POLICIES, RANDOM, select
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
 from annotation import eval_stream
 from annotation.models import Completion, Project, Ranking, RankingTask
 from annotation.pairs import ranking_to_pairs
 from rewardmodel import registry, scoring
+from rewardmodel.metrics import clean
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def completion_features(version, completions: list[Completion], chunk: int = 256
 class Candidates:
     pairs: list[tuple[int, int]]  # completion ids, a < b
     task_of: dict[tuple[int, int], int] = field(default_factory=dict)  # a task holding the pair (open first)
+    open: set = field(default_factory=set)  # pairs of an open task: routing them raises a priority, no re-ask
 
 
 def candidate_pairs(project: Project, max_tasks: int = MAX_CANDIDATE_TASKS) -> Candidates:
@@ -122,6 +124,7 @@ def candidate_pairs(project: Project, max_tasks: int = MAX_CANDIDATE_TASKS) -> C
             elif is_open and not open_task[pair]:
                 out.task_of[pair] = task.pk
                 open_task[pair] = True
+    out.open = {p for p, is_open in open_task.items() if is_open}
     return out
 
 
@@ -156,8 +159,8 @@ class RoundError(ValueError):
 
 
 def _validate(strategy: str, batch_size: int) -> None:
-    if strategy not in STRATEGIES:
-        raise RoundError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if strategy not in POLICIES:
+        raise RoundError(f"unknown strategy {strategy!r}; choose one of {', '.join(POLICIES)}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= 1000:
         raise RoundError("batch_size must be an integer between 1 and 1000")
 
@@ -185,6 +188,7 @@ def create_round(
         "contested_share": policy.contested_share,
         "ensemble_size": policy.ensemble_size,
         "priority": policy.priority_boost,
+        "audit_min_pairs": policy.audit_min_pairs,
     }
     try:
         with transaction.atomic():
@@ -278,7 +282,10 @@ def _run(rnd: SelectionRound) -> None:
         active_scores=active_scores,
         parent_scores=version_scores(parent, completions),
     )
-    strategy, design, strategy_note = rnd.strategy, None, ""
+    strategy, design, strategy_note, fresh_only = rnd.strategy, None, "", False
+    if strategy == AUTO:
+        strategy, strategy_note = decide_auto(project, version, version_note, int(params.get("audit_min_pairs", 150)))
+        fresh_only = strategy == RANDOM  # nothing shown to help: cost the project nothing (no re-asks)
     if strategy in DESIGN_STRATEGIES:
         if active_scores is None:
             strategy, strategy_note = RANDOM, f"cold start: {rnd.strategy} reads the active version's last layer; " \
@@ -290,6 +297,8 @@ def _run(rnd: SelectionRound) -> None:
     prompt_cap = int(params.get("max_asks_per_prompt", 3))
     votes = rater_votes(comps, pairs)
     contested = votes.contested(float(params.get("contested_share", 0.3)))
+    if fresh_only:
+        contested = contested | np.array([p not in cands.open for p in cands.pairs], dtype=bool)
     chosen = select(
         strategy,
         stab.instability,
@@ -326,6 +335,59 @@ def _run(rnd: SelectionRound) -> None:
             },
             finished_at=timezone.now(),
         )
+
+
+# --- policy auto ------------------------------------------------------------------------------
+
+
+def stream_comparisons(project: Project) -> tuple[list[tuple[int, int]], list[int]]:
+    """(winner, loser) completion ids of the evaluation stream's rankings, and each one's prompt."""
+    pairs, prompts = [], []
+    rankings = Ranking.objects.filter(task__project=project, task__eval_key__isnull=False).select_related("task")
+    for order, prompt in rankings.values_list("order", "task__prompt_id").iterator():
+        for w, lo in ranking_to_pairs(order):
+            pairs.append((w, lo))
+            prompts.append(prompt)
+    return pairs[:MAX_LABELLED_COMPARISONS], prompts[:MAX_LABELLED_COMPARISONS]
+
+
+def run_audit(project: Project, version) -> RoutingAudit:
+    """Replay every strategy against random on the evaluation stream with `version`'s features; recorded."""
+    import time
+
+    began = time.monotonic()
+    labels, prompts = stream_comparisons(project)
+    ids = sorted({c for p in labels for c in p})
+    completions = list(Completion.objects.filter(pk__in=ids).select_related("prompt").order_by("pk"))
+    index = {c.pk: n for n, c in enumerate(completions)}
+    feats, _ = completion_features(version, completions)
+    data = audit.AuditData(feats, np.array([(index[w], index[lo]) for w, lo in labels], dtype=np.int64),
+                           np.array(prompts))
+    result = audit.replay(data)
+    chosen, reason = audit.verdict(result)
+    return RoutingAudit.objects.create(project=project, model_version=version, eval_pairs=len(labels),
+                                       results=clean(result.as_dict()),  # never reached: null, not Infinity
+                                       chosen=chosen or "", reason=reason,
+                                       seconds=round(time.monotonic() - began, 2))
+
+
+def decide_auto(project: Project, version, version_note: str, min_pairs: int) -> tuple[str, str]:
+    """The strategy policy auto uses this round, and why (the round's summary records both)."""
+    if version is None:
+        return RANDOM, f"auto: random among fresh tasks (cold start: {version_note})"
+    labelled, _ = stream_comparisons(project)
+    if len(labelled) < min_pairs:
+        return RANDOM, (f"auto: random among fresh tasks (the evaluation stream has {len(labelled)} labelled pairs; "
+                        f"the audit needs {min_pairs})")
+    latest = RoutingAudit.objects.filter(project=project, model_version=version).first()
+    if latest is None or latest.eval_pairs != len(labelled):  # a new version, or new labels: audit again
+        try:
+            latest = run_audit(project, version)
+        except ValueError as exc:  # too few prompts in the stream to split
+            return RANDOM, f"auto: random among fresh tasks ({exc})"
+    if not latest.chosen:
+        return RANDOM, f"auto: random among fresh tasks (audit {latest.pk}: {latest.reason})"
+    return latest.chosen, f"auto: {latest.chosen} (audit {latest.pk}: {latest.reason})"
 
 
 def run_round(

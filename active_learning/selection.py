@@ -29,6 +29,10 @@ GAP_UCB = "gap_ucb"
 BALD = "bald"
 DESIGN_STRATEGIES = (DOPT, PAST_DOPT, GAP_UCB, BALD)
 STRATEGIES = (RANDOM, UNCERTAINTY, UNCERTAINTY_DIVERSITY, *DESIGN_STRATEGIES)
+# What a round may be asked for: a strategy, or "auto" (active_learning.audit decides per project, from its
+# evaluation stream, and falls back to random among fresh tasks when nothing is shown to help).
+AUTO = "auto"
+POLICIES = (AUTO, *STRATEGIES)
 
 
 def eligible_mask(n: int, ask_counts: np.ndarray | None, max_asks: int | None) -> np.ndarray:

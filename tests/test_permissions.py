@@ -11,7 +11,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from active_learning.models import SelectionRound
+from active_learning.models import RoutingAudit, SelectionRound
 from annotation.assignment import next_assignment
 from annotation.models import Membership, Project
 from annotation.permissions import MANAGE, RATE, SEE, project_for
@@ -48,6 +48,7 @@ def world(db, make_user, make_task):
     ranking, _ = submit_ranking(done, RankingPayload(order=[[c] for c in done.display_order]))
     leased = next_assignment(project, users["rater"])
     rnd = SelectionRound.objects.create(project=project, strategy="random", batch_size=1, status=SelectionRound.DONE)
+    RoutingAudit.objects.create(project=project, eval_pairs=0, results={}, reason="matrix")
     return {"project": project, "users": users, "task": done.task, "ranking": ranking, "assignment": leased,
             "round": rnd}
 
@@ -92,6 +93,7 @@ def api_cases(w) -> list[tuple[str, str, object, dict]]:
         ("post", f"/api/projects/{p}/active-learning/rounds/", {"batch_size": 0},
          _with(MANAGERS, manager=400, staff=400, superuser=400)),
         ("get", f"/api/projects/{p}/active-learning/rounds/{rnd}/", None, MANAGERS),
+        ("get", f"/api/projects/{p}/active-learning/audit/", None, MANAGERS),
     ]
 
 

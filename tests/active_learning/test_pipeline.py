@@ -138,12 +138,14 @@ def test_after_training_task_runs_once_per_trained_version(labelled_project, tin
     project, _ = labelled_project
     result = {"project_id": project.pk, "version_id": 42, "promoted": True}
     out = route_after_training.apply(args=[result]).get()
-    assert out["status"] == SelectionRound.DONE and out["selected"] == 5  # batch 20, at most one per prompt
+    # The default policy, auto, with no version to read: random among the three untouched tasks, no re-asks.
+    assert out["status"] == SelectionRound.DONE and out["selected"] == 3
     again = route_after_training.apply(args=[result]).get()  # a redelivered message
     assert again["round_id"] == out["round_id"]
     assert SelectionRound.objects.filter(trigger=SelectionRound.AFTER_TRAINING).count() == 1
     rnd = SelectionRound.objects.get(pk=out["round_id"])
-    assert rnd.dedupe_key == "trained:42" and rnd.strategy == "uncertainty_diversity"
+    assert rnd.dedupe_key == "trained:42" and rnd.strategy == "auto"
+    assert rnd.summary["strategy_used"] == "random" and "cold start" in rnd.summary["strategy_note"]
     # Chained by name, as the training launcher does.
     from config.celery import app
 

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from active_learning.pipeline import RoundError, run_round
-from active_learning.selection import STRATEGIES
+from active_learning.selection import POLICIES
 from annotation.importer import find_project
 from annotation.models import Project
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="project id or name")
-        parser.add_argument("--strategy", choices=STRATEGIES, help="default: the project's policy")
+        parser.add_argument("--strategy", choices=POLICIES, help="default: the project's policy")
         parser.add_argument("--batch-size", type=int, help="default: the project's policy")
         parser.add_argument("--seed", type=int)
         parser.add_argument("--queue", action="store_true", help="send to Celery instead of running here")
