@@ -50,7 +50,7 @@ def test_demo_file_is_small_varied_and_carries_inert_markup():
 def test_load_demo_is_idempotent_and_prints_credentials(var_dir):
     first = load_demo()
     creds = json.loads((var_dir / "demo-credentials.json").read_text())
-    assert set(creds) == {"admin", "rater1", "rater2"}
+    assert set(creds) == {"admin", "rater1", "rater2", "rater3", "rater4"}
     assert oct((var_dir / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
     token = Token.objects.get(user__username="admin")
     for user, password in creds.items():
@@ -70,7 +70,7 @@ def test_load_demo_is_idempotent_and_prints_credentials(var_dir):
     assert admin.is_superuser and admin.is_staff and admin.check_password(creds["admin"])
     assert users.get(username="rater1").check_password(creds["rater1"])
     roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
-    assert roles == {"admin": "manager", "rater1": "rater", "rater2": "rater"}
+    assert roles == {"admin": "manager", "rater1": "rater", "rater2": "rater", "rater3": "rater", "rater4": "rater"}
     # Untrusted markup is stored verbatim: escaping is the renderer's job, and it must not be lost.
     assert Completion.objects.filter(prompt__project=project, text__contains="<script>alert(1)</script>").exists()
 

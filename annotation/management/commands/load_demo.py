@@ -1,4 +1,7 @@
-"""`manage.py load_demo`: the demo project, an admin and two raters, ready to rank. Safe to run again.
+"""`manage.py load_demo`: the demo project, an admin and four raters, ready to rank. Safe to run again.
+
+Four raters for an overlap of two: every prompt leaves two raters who have not seen it, so the re-asks active learning
+routes back (which must go to a new rater) are served in the demo too.
 
 The demo prompts live in annotation/fixtures/demo_project.jsonl, in the import format. Passwords are
 random, created on the first run and kept in VAR_DIR/demo-credentials.json (readable by you only), so
@@ -24,7 +27,7 @@ from annotation.models import Membership, Project, Prompt, RaterProfile
 DEMO_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "demo_project.jsonl"
 PROJECT_NAME = "Verdict demo"
 ADMIN = "admin"
-RATERS = ("rater1", "rater2")
+RATERS = ("rater1", "rater2", "rater3", "rater4")
 GUIDELINES = """\
 Rank the answers **best first**. Ties are fine when two answers are equally good.
 
@@ -77,7 +80,7 @@ def new_demo_lines(project: Project, path: Path = DEMO_FILE) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Create (or complete) the demo project, an admin superuser and two raters; print their credentials."
+    help = "Create (or complete) the demo project, an admin superuser and four raters; print their credentials."
 
     def add_arguments(self, parser):
         parser.add_argument("--reset-passwords", action="store_true", help="Make new random passwords.")
