@@ -157,7 +157,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="pandalm")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--strategy", default="uncertainty")
+    ap.add_argument("--strategy", default="auto", help="the routing arm's policy (auto: the platform's default)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--retrain-every", type=int, default=50)
     ap.add_argument("--test-size", type=int, default=200)

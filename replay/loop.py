@@ -49,7 +49,7 @@ RETRAIN_CHECK = "rewardmodel.tasks.check_retrain_schedules"
 class ReplaySettings:
     dataset: str = "pandalm"
     arm: str = "routing"
-    strategy: str = "uncertainty"
+    strategy: str = "auto"  # the platform's default policy
     seed: int = 0
     raters: int = 6
     budget: int = 300
@@ -77,12 +77,30 @@ class ReplaySettings:
                 raise ValueError(f"{name} must be at least 1")
 
 
-def split_pairs(n: int, test_size: int, pool_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(test, pool) pair indices: a seeded permutation, the test set first."""
+def split_pairs(n: int, test_size: int, pool_size: int, seed: int, prompts: list | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(test, pool) pair indices, seeded. With each pair's prompt, whole prompts go to the test set (in a seeded
+    order, until it holds at least `test_size` pairs): the datasets repeat item pairs across prompts' rows, and a
+    split by pair would let a pool copy reveal a test answer. Without, a seeded permutation, the test set first."""
     if test_size >= n:
         raise ValueError(f"test_size {test_size} leaves no pool from {n} pairs")
-    perm = np.random.default_rng(20_000 + seed).permutation(n)
-    test, pool = perm[:test_size], perm[test_size:]
+    rng = np.random.default_rng(20_000 + seed)
+    if prompts is None:
+        perm = rng.permutation(n)
+        test, pool = perm[:test_size], perm[test_size:]
+    else:
+        by_prompt: dict = {}
+        for i, p in enumerate(prompts):
+            by_prompt.setdefault(p, []).append(i)
+        chosen: list[int] = []
+        for key in rng.permutation(sorted(by_prompt)):
+            if len(chosen) >= test_size:
+                break
+            chosen.extend(by_prompt[key])
+        test = np.array(sorted(chosen), dtype=np.int64)
+        pool = rng.permutation(np.setdiff1d(np.arange(n), test))
+        if not len(pool):
+            raise ValueError(f"test_size {test_size} leaves no pool from {n} pairs")
     return test, (pool[:pool_size] if pool_size else pool)
 
 
@@ -190,7 +208,8 @@ class Replay:
         s = self.settings
         s.validate()
         data = datasets.load(s.dataset)
-        test, pool = split_pairs(len(data.pairs), s.test_size, s.pool_size, s.seed)
+        test, pool = split_pairs(len(data.pairs), s.test_size, s.pool_size, s.seed,
+                                 prompts=[data.items[a][0] for a, _ in data.pairs])
         project, manager_token, rater_tokens = set_up(s, self.project_name, self.base_url, data, pool)
         self.project = project
         self.manager = ApiClient(self.base_url, manager_token)

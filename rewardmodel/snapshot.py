@@ -7,8 +7,10 @@ Two sources (``RetrainPolicy.training_source``):
 - ``consensus``: one example per task, its quality consensus order, with only the pairs the consensus is sure of
   (probability ≥ the project's ``consensus_threshold``); ``ranking_ids`` then lists the rankings behind them.
 
-Once the project has rankings of its evaluation stream (annotation.eval_stream: a random sample of tasks that
-routing never touches), they are the held-out set and nothing else is: a version is judged on pairs nobody chose.
+Once the project's evaluation stream (annotation.eval_stream: a random sample of tasks that routing never touches)
+holds enough pairs to judge a version, its rankings are the held-out set and nothing else is: a version is judged on
+pairs nobody chose. Until then the prompt split applies to the other rankings, and the stream's are held out too.
+Either way no version ever trains on the stream.
 """
 
 from __future__ import annotations
@@ -35,17 +37,16 @@ class Snapshot:
     contributing_ids: list[int] = field(default_factory=list)  # source "consensus": the rankings behind the tasks
     eval_stream: list[bool] = field(default_factory=list)  # per example: its task is in the evaluation stream
 
-    @property
-    def split_by(self) -> str:
-        return "evaluation stream" if any(self.eval_stream) else "prompt"
+    split_by: str = "prompt"  # what the last split() used: "prompt" or "evaluation stream"
 
     @property
     def skipped_no_pairs(self) -> int:
         return len(self.skipped_ids)
 
-    def split(self, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-        """(train indices, held-out indices). With rankings of the evaluation stream, those are the held-out set
-        (`fraction` and `seed` do not apply). Otherwise whole prompts go to one side, seeded and order-independent.
+    def split(self, fraction: float, seed: int, stream_pairs: int = 1) -> tuple[list[int], list[int]]:
+        """(train indices, held-out indices). When the evaluation stream's rankings hold at least `stream_pairs`
+        pairs, they are the held-out set (`fraction` and `seed` do not apply). Otherwise whole prompts go to one
+        side, seeded and order-independent, and the stream's rankings are held out as well.
 
         A prompt's side depends only on (seed, its text), not on which other prompts exist yet nor on database
         ids: a prompt held out once stays held out as rankings arrive, so the promotion gate compares a new version
@@ -53,9 +54,11 @@ class Snapshot:
         (a replay's two arms, a re-import); and two tasks with the same prompt text never straddle the split. At
         least one prompt is held out when there are two or more.
         """
-        if any(self.eval_stream):
-            return ([i for i, e in enumerate(self.eval_stream) if not e],
-                    [i for i, e in enumerate(self.eval_stream) if e])
+        streamed = [i for i, e in enumerate(self.eval_stream) if e]
+        if streamed and sum(len(self.examples[i].pairs) for i in streamed) >= stream_pairs:
+            self.split_by = "evaluation stream"
+            return [i for i, e in enumerate(self.eval_stream) if not e], streamed
+        self.split_by = "prompt"
         keys = [e.prompt for e in self.examples]
         distinct = sorted(set(keys))
         position = {k: _unit_hash(seed, k) for k in distinct}
@@ -64,8 +67,9 @@ class Snapshot:
             held = {min(distinct, key=position.__getitem__)}
         if len(held) == len(distinct):  # keep something to train on
             held.discard(max(distinct, key=position.__getitem__))
-        train = [i for i, k in enumerate(keys) if k not in held]
-        heldout = [i for i, k in enumerate(keys) if k in held]
+        streamed_set = set(streamed)
+        train = [i for i, k in enumerate(keys) if k not in held and i not in streamed_set]
+        heldout = [i for i, k in enumerate(keys) if k in held or i in streamed_set]
         return train, heldout
 
     def describe(self, train: list[int], heldout: list[int]) -> dict:

@@ -235,7 +235,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         base_model, config = resolve_settings(project_id, backbone, overrides)
         pinned = _pinned_rankings(run)
         snap = build_snapshot(project_id, pinned, source=training_source(project_id))
-        train_idx, held_idx = snap.split(config.holdout_fraction, config.split_seed)
+        train_idx, held_idx = snap.split(config.holdout_fraction, config.split_seed,
+                                         stream_pairs=gate.GateSettings.for_project(project_id).min_heldout_pairs)
         if not train_idx:
             raise ValueError(f"project {project_id} has no ranking with a strict preference to train on")
         snap_info = snap.describe(train_idx, held_idx)

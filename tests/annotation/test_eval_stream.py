@@ -91,3 +91,18 @@ def test_stream_rankings_are_the_held_out_set(project, forty, rater):
     assert not {task_of[snap.ranking_ids[i]] for i in train} & eval_tasks
     assert snap.describe(train, held)["split"]["by"] == "evaluation stream"
     assert snap.sha256 != build_snapshot(project.pk, ranking_ids=[snap.ranking_ids[i] for i in train]).sha256
+
+
+def test_a_stream_too_small_to_judge_is_held_out_beside_the_prompt_split(project, forty, rater):
+    from annotation.models import Ranking
+    from rewardmodel.snapshot import build_snapshot
+
+    top_up(project)
+    for _ in range(20):
+        rank(next_assignment(project, rater))
+    snap = build_snapshot(project.pk)
+    stream = {i for i, e in enumerate(snap.eval_stream) if e}
+    train, held = snap.split(0.25, 0, stream_pairs=10_000)  # more than the stream holds
+    assert snap.split_by == "prompt" and stream <= set(held) and not stream & set(train)
+    assert set(held) - stream  # and prompts held out as before
+    assert Ranking.objects.count() == len(train) + len(held)
