@@ -37,11 +37,13 @@ bench-train: install
 bench-al: install
 	$(PY) bench/active_learning_sim.py --seeds 20
 
-# Does active learning help? The library simulation on three datasets, then the closed-loop replay through the
-# running platform (PostgreSQL and Redis as for `make test`; it uses its own database `verdict_replay`).
+# Does active learning help? The fine-tuned simulation (MiniLM fine-tuned at every checkpoint, split by prompt, three
+# datasets and a distribution shift; its CPU setting), then the closed-loop replay through the running platform with
+# the default policy (PostgreSQL and Redis as for `make test`; its own database `verdict_replay`). Hours on 2 cores:
+# bench/README.md. On a GPU machine: bench/active_learning_finetuned.py --setting gpu (DEVELOPERS.md).
 bench-loop: install
-	$(PY) bench/active_learning_sim.py --seeds 20
-	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1
+	$(PY) bench/active_learning_finetuned.py
+	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1 2 3
 
 # Rater quality on LLMFAO's crowd votes: held-out vote prediction, spammers, dynamic overlap, and the speed of a
 # 100,000-ranking fit (bench/README.md). Needs crowd-kit for the library reference.

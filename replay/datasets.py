@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout; VERDICT_SHARED_DATA points elsewhere (a GPU machine gets a copy: DEVELOPERS.md).
+DATA_DIR = Path(os.environ.get("VERDICT_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @dataclass
