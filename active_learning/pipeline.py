@@ -297,8 +297,9 @@ def _run(rnd: SelectionRound) -> None:
     prompt_cap = int(params.get("max_asks_per_prompt", 3))
     votes = rater_votes(comps, pairs)
     contested = votes.contested(float(params.get("contested_share", 0.3)))
-    if fresh_only:
-        contested = contested | np.array([p not in cands.open for p in cands.pairs], dtype=bool)
+    eligible = np.array([prompt_asks.get(int(p), 0) < prompt_cap for p in prompt_of], dtype=bool) & ~contested
+    if fresh_only:  # pairs of open tasks only: raising a priority, never a re-ask of labelled work
+        eligible &= np.array([p in cands.open for p in cands.pairs], dtype=bool)
     chosen = select(
         strategy,
         stab.instability,
@@ -307,7 +308,7 @@ def _run(rnd: SelectionRound) -> None:
         ask_counts=pair_asks,
         max_asks=int(params.get("max_asks", 2)),
         seed=seed,
-        eligible=np.array([prompt_asks.get(int(p), 0) < prompt_cap for p in prompt_of], dtype=bool) & ~contested,
+        eligible=eligible,
         groups=prompt_of,
         design=design,
     )
