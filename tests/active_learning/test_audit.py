@@ -129,3 +129,28 @@ def test_the_audit_in_the_api_and_the_admin(streamed, plain_manager, rater, toke
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
     page = client.get(f"/admin/active_learning/routingaudit/{body['id']}/change/")
     assert page.status_code == 200 and b"budget share [95 % CI]" in page.content
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.django_db(transaction=True)
+def test_auto_through_a_real_worker(streamed):
+    """The round as production runs it: queued on Redis, taken by a Celery worker, audited there."""
+    from django.conf import settings as django_settings
+
+    if not django_settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (a real Redis broker)")
+    from celery.contrib.testing.worker import start_worker
+
+    from active_learning.tasks import run_round
+    from config.celery import app
+
+    project, _, _ = streamed
+    with start_worker(app, queues=["gpu"], perform_ping_check=False, concurrency=1, pool="solo",
+                      shutdown_timeout=10):
+        out = run_round.delay(project.pk, batch_size=4, seed=0).get(timeout=120)
+    assert out["status"] == "done"
+    audit = RoutingAudit.objects.get(project=project)
+    from active_learning.models import SelectionRound
+
+    rnd = SelectionRound.objects.get(pk=out["round_id"])
+    assert rnd.strategy == "auto" and f"audit {audit.pk}" in rnd.summary["strategy_note"]
