@@ -243,11 +243,12 @@ def _parquet_file(source, meter: _Meter):
         leaves = _text_leaves(probe.schema_arrow)
     except Exception as exc:  # pyarrow raises several kinds for a broken footer
         raise RowError(f"not a readable Parquet file: {exc}") from None
-    if metadata.num_rows > meter.bounds.max_rows:
-        meter.add_rows(metadata.num_rows)
-    stored = sum(metadata.row_group(g).column(c).total_uncompressed_size
-                 for g in range(metadata.num_row_groups) for c in range(metadata.row_group(g).num_columns))
-    _Meter(meter.bounds, meter.stored).add_bytes(stored)  # the footer's own figures, before reading a page
+    # The footer's own figures, checked on a meter of their own before a page is read (the reading meter then counts
+    # what is really decoded).
+    footer = _Meter(meter.bounds, meter.stored)
+    footer.add_rows(metadata.num_rows)
+    footer.add_bytes(sum(metadata.row_group(g).column(c).total_uncompressed_size
+                         for g in range(metadata.num_row_groups) for c in range(metadata.row_group(g).num_columns)))
     if hasattr(source, "seek"):
         source.seek(0)
     return pq.ParquetFile(source, read_dictionary=leaves)
