@@ -37,8 +37,8 @@ from rest_framework.authtoken.models import Token
 from active_learning.models import ActiveLearningPolicy, SelectionRound
 from annotation.models import Completion, Membership, Project, Ranking
 from replay import datasets
-from replay.client import ApiClient, ApiError
 from rewardmodel.models import RetrainPolicy, TrainingRun
+from verdict_client import ApiClient, ApiError
 
 ARMS = ("routing", "plain")
 SCORE_CHUNK = 128  # pairs per scoring call (2 items each; the API takes up to 256 items)

@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
 
 from replay import datasets
-from replay.client import ApiError
 from replay.loop import ARMS, Replay, ReplaySettings
+from verdict_client import ApiError
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""A small HTTP client for Verdict's REST API with a token, from the standard library (the replay's only way in)."""
+"""A small HTTP client for Verdict's REST API with a token, from the standard library: retries what a restarting or
+busy server answers (connection errors, 502/503, 429 after its Retry-After), raises ApiError for the rest."""
 
 from __future__ import annotations
 
