@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "annotation",
     "quality",
     "rewardmodel",
+    "serving",
     "active_learning",
     "replay",
 ]
@@ -171,6 +172,10 @@ VERDICT_MAX_JSON_BYTES = int(os.environ.get("VERDICT_MAX_JSON_BYTES", 8 * 2**20)
 # truncation for a MiniLM-sized model (fewer for a larger one; rewardmodel.scoring.token_budget).
 VERDICT_SCORE_MAX_CHARS = int(os.environ.get("VERDICT_SCORE_MAX_CHARS", 1_000_000))
 VERDICT_SCORE_MAX_TOKENS = int(os.environ.get("VERDICT_SCORE_MAX_TOKENS", 8_192))
+# Where rewards come from (serving.gateway): auto (a reward server while one runs, else this process), required
+# (503 without one: web processes never load a model), off (always this process); and how long a call waits.
+VERDICT_REWARD_SERVER = os.environ.get("VERDICT_REWARD_SERVER", "auto")
+VERDICT_REWARD_SERVER_TIMEOUT = float(os.environ.get("VERDICT_REWARD_SERVER_TIMEOUT", 30))
 
 # Bounded work per import, checked while streaming before anything is parsed (annotation.rows; SECURITY.md).
 VERDICT_IMPORT_MAX_BYTES = int(os.environ.get("VERDICT_IMPORT_MAX_BYTES", 4 * 2**30))  # decompressed

@@ -1,6 +1,5 @@
-"""Reward-model API for project members (staff see all; others get 404).
+"""Reward-model API for project members (staff see all; others get 404). Scoring is serving's (serving.api).
 
-POST /api/projects/{id}/score/        rewards from the project's active version
 GET  /api/projects/{id}/reward-models/ every version with its status, key held-out metrics and the promotion gate's
                                       decision and reason (why a version was promoted, rejected or not eligible)
 GET  /api/projects/{id}/training-runs/ trainings, newest first: status, progress, deliveries and the worker that ran
@@ -10,113 +9,12 @@ GET/PUT/PATCH /api/projects/{id}/retrain-policy/  when beat retrains the project
 
 from __future__ import annotations
 
-from django.conf import settings
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation.permissions import MANAGE, SEE, is_admin, project_for
-from annotation.serializers import DetailSerializer
-from config.abuse import UserThrottle
 from config.api_contract import StrictJSONTypes
-from config.parsers import PayloadTooLarge
-from rewardmodel import registry, scoring
-from rewardmodel.encoding import TooManyTokens
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
-
-MAX_ITEMS = 256
-
-
-class ScoreItem(StrictJSONTypes, serializers.Serializer):
-    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
-    completion = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
-
-
-class ScoreRequest(StrictJSONTypes, serializers.Serializer):
-    prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000)
-    completions = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False,
-                                                                    max_length=100_000),
-                                        required=False, min_length=1, max_length=MAX_ITEMS)
-    items = serializers.ListField(child=ScoreItem(), required=False, min_length=1, max_length=MAX_ITEMS)
-
-    def validate(self, data):
-        has_pair = "prompt" in data and "completions" in data
-        if has_pair == ("items" in data):
-            raise serializers.ValidationError('send either {"prompt", "completions"} or {"items"}')
-        if has_pair:
-            data["pairs"] = [(data["prompt"], c) for c in data["completions"]]
-        else:
-            data["pairs"] = [(i["prompt"], i["completion"]) for i in data["items"]]
-        if not data["pairs"]:
-            raise serializers.ValidationError("nothing to score")
-        return data
-
-
-class ScorePairsRequest(serializers.Serializer):
-    """One prompt and its completions."""
-
-    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000)
-    completions = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False,
-                                                                    max_length=100_000),
-                                        min_length=1, max_length=MAX_ITEMS)
-
-
-class ScoreItemsRequest(serializers.Serializer):
-    """Any (prompt, completion) items."""
-
-    items = serializers.ListField(child=ScoreItem(), min_length=1, max_length=MAX_ITEMS)
-
-
-# The documented body: exactly one of the two shapes (ScoreRequest validates both in one place).
-SCORE_REQUEST = PolymorphicProxySerializer(component_name="ScoreRequest", serializers=[ScorePairsRequest,
-                                                                                        ScoreItemsRequest],
-                                           resource_type_field_name=None)
-
-
-class ScoreResponse(serializers.Serializer):
-    version = serializers.IntegerField()
-    version_id = serializers.IntegerField()
-    scores = serializers.ListField(child=serializers.FloatField())
-
-
-class ScoreThrottle(UserThrottle):
-    """Scoring runs a model in the web process: its own per-user rate, below the general one."""
-
-    scope = "score"
-
-
-class ScoreView(APIView):
-    """Bounded work per call: at most VERDICT_SCORE_MAX_CHARS characters in all (checked before tokenising) and
-    VERDICT_SCORE_MAX_TOKENS tokens of a MiniLM-sized model after truncation, fewer for a larger one (checked before
-    any forward); past either, 413 with the reason. Both bound a call to a few seconds of the web process's CPU."""
-
-    serializer_class = ScoreRequest
-    throttle_classes = [UserThrottle, ScoreThrottle]
-
-    @extend_schema(request=SCORE_REQUEST, responses={200: ScoreResponse, 413: DetailSerializer})
-    def post(self, request, project_id: int):
-        project = project_for(request.user, project_id, SEE)
-        body = ScoreRequest(data=request.data)
-        body.is_valid(raise_exception=True)
-        pairs = body.validated_data["pairs"]
-        chars = sum(len(p) + len(c) for p, c in pairs)
-        if chars > settings.VERDICT_SCORE_MAX_CHARS:
-            raise PayloadTooLarge(f"{chars:,} characters to score; at most {settings.VERDICT_SCORE_MAX_CHARS:,} per "
-                                  "call (VERDICT_SCORE_MAX_CHARS): split the batch")
-        version = registry.active_version(project)
-        if version is None:
-            return Response({"detail": "This project has no active reward model."}, status=status.HTTP_404_NOT_FOUND)
-        budget = scoring.token_budget(version, settings.VERDICT_SCORE_MAX_TOKENS)
-        try:
-            rewards = scoring.score(version, [p for p, _ in pairs], [c for _, c in pairs], max_tokens=budget)
-        except TooManyTokens as exc:
-            raise PayloadTooLarge(f"{exc} with version {version.number} (VERDICT_SCORE_MAX_TOKENS, scaled by the "
-                                  "model's size): split the batch") from None
-        return Response({"version": version.number, "version_id": version.pk,
-                         "scores": [float(r) for r in rewards]})
-
 
 METRIC_KEYS = ("heldout_accuracy", "active_heldout_accuracy", "heldout_pairs", "heldout_rankings", "train_rankings",
                "train_pairs", "ece_before", "ece_after", "temperature", "temperature_skipped", "flip_rate_vs_parent",

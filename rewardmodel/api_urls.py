@@ -2,10 +2,9 @@
 
 from django.urls import path
 
-from rewardmodel.api import RetrainPolicyView, ScoreView, TrainingRunList, VersionList
+from rewardmodel.api import RetrainPolicyView, TrainingRunList, VersionList
 
 urlpatterns = [
-    path("projects/<id:project_id>/score/", ScoreView.as_view(), name="project-score"),
     path("projects/<id:project_id>/reward-models/", VersionList.as_view(), name="project-reward-models"),
     path("projects/<id:project_id>/training-runs/", TrainingRunList.as_view(), name="project-training-runs"),
     path("projects/<id:project_id>/retrain-policy/", RetrainPolicyView.as_view(), name="project-retrain-policy"),

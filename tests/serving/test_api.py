@@ -1,4 +1,4 @@
-"""POST /score/ does bounded work (rewardmodel.api.ScoreView): characters before tokenising, tokens before any
+"""POST /score/ does bounded work (serving.api.ScoreView): characters before tokenising, tokens before any
 forward (scaled by the model's size), a JSON body limit that answers JSON, and a scoring rate of its own. On main,
 256 items of ~100 k characters ran past gunicorn's 120 s timeout and killed the worker, and a 51 MB JSON body got
 Django's HTML 400."""
@@ -53,7 +53,7 @@ def test_a_json_body_past_its_limit_is_a_json_413(project, rater, plain_manager,
 
 
 def test_scoring_has_its_own_rate(trained, project, rater, token_client, monkeypatch):  # noqa: F811
-    from rewardmodel.api import ScoreThrottle
+    from serving.api import ScoreThrottle
 
     monkeypatch.setattr(ScoreThrottle, "rate", "2/min", raising=False)  # VERDICT_THROTTLE_SCORE, made small
     client = token_client(rater)

@@ -1,0 +1,9 @@
+"""REST routes of the serving app, mounted under /api/ by config/urls.py."""
+
+from django.urls import path
+
+from serving import api
+
+urlpatterns = [
+    path("projects/<id:project_id>/score/", api.ScoreView.as_view(), name="project-score"),
+]
