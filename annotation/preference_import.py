@@ -49,6 +49,7 @@ from annotation.importer import (
 from annotation.models import Assignment, Completion, Project, Prompt, Ranking, RankingTask
 from annotation.pairs import ranking_to_pairs
 from annotation.rows import RowError, RowSource
+from verdict_client import messages
 
 BATCH = 1000
 MAX_ERRORS = 50
@@ -85,15 +86,11 @@ class _Row:
 
 
 def _message_text(value: Any, where: str) -> str:
-    """A string, or chat messages flattened: one message gives its content, several their 'role: content' lines."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("content"), str)
-                                                 for m in value):
-        if len(value) == 1:
-            return value[0]["content"]
-        return "\n\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value)
-    raise _LineError(f"{where} must be a string or a list of {{role, content}} messages")
+    """A string, or chat messages flattened (verdict_client.messages: the RL client flattens the same way)."""
+    try:
+        return messages.flatten(value)
+    except ValueError:
+        raise _LineError(f"{where} must be a string or a list of {{role, content}} messages") from None
 
 
 def split_transcripts(chosen: str, rejected: str) -> tuple[str, str, str]:

@@ -51,6 +51,17 @@ def capture(project, run_name: str, step: int | None, pairs: list[tuple[str, str
         if int(key[:8], 16) / 0xFFFFFFFF >= policy.sample_rate or len(rows) + len(group) > room:
             continue
         rows.extend((key, i) for i in group)
+    # A (prompt, completion) already kept, or twice in this call, is kept once; counted here because bulk_create
+    # with ignore_conflicts does not say which rows it skipped (a concurrent duplicate is still skipped there).
+    hashes = {i: _hash(pairs[i][0], pairs[i][1]) for _, i in rows}
+    seen = set(CapturedSample.objects.filter(project=project, content_hash__in=set(hashes.values()))
+               .values_list("content_hash", flat=True))
+    fresh = []
+    for key, i in rows:
+        if hashes[i] not in seen:
+            seen.add(hashes[i])
+            fresh.append((key, i))
+    rows = fresh
     if not rows:
         return 0
     with transaction.atomic():
@@ -61,7 +72,7 @@ def capture(project, run_name: str, step: int | None, pairs: list[tuple[str, str
         created = CapturedSample.objects.bulk_create(
             [CapturedSample(project=project, run=run, step=step, group_key=key, prompt=pairs[i][0],
                             completion=pairs[i][1], reward=float(scores[i]), version_id=version_id,
-                            content_hash=_hash(pairs[i][0], pairs[i][1])) for key, i in rows],
+                            content_hash=hashes[i]) for key, i in rows],
             ignore_conflicts=True)
     return len(created)
 
