@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from active_learning import audit, embedding, routing
+from active_learning import audit, captured, embedding, routing
 from active_learning.design import LastLayer
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
 from active_learning.selection import AUTO, DESIGN_STRATEGIES, POLICIES, RANDOM, select
@@ -43,11 +43,14 @@ def _texts(completions: list[Completion]) -> tuple[list[str], list[str]]:
     return [c.prompt.text for c in completions], [c.text for c in completions]
 
 
-def version_scores(version, completions: list[Completion]) -> np.ndarray | None:
+def version_scores_of(version, prompts: list[str], texts: list[str]) -> np.ndarray | None:
     if version is None:
         return None
-    prompts, texts = _texts(completions)
     return np.asarray(scoring.score(version, prompts, texts), dtype=np.float64).reshape(-1)
+
+
+def version_scores(version, completions: list[Completion]) -> np.ndarray | None:
+    return version_scores_of(version, *_texts(completions))
 
 
 # --- cached features ---------------------------------------------------------------------------
@@ -59,11 +62,15 @@ def feature_source(version) -> str:
     return f"backbone:{embedding.default_backbone_path()}"
 
 
-def _compute_features(version, completions: list[Completion]) -> np.ndarray:
-    prompts, texts = _texts(completions)
+def text_features(version, prompts: list[str], texts: list[str]) -> np.ndarray:
+    """The version's last-layer features of (prompt, completion) texts; the frozen backbone's without a version."""
     if version is not None:
         return np.asarray(scoring.embed(version, prompts, texts), dtype=np.float32)
     return embedding.embed_texts(prompts, texts)
+
+
+def _compute_features(version, completions: list[Completion]) -> np.ndarray:
+    return text_features(version, *_texts(completions))
 
 
 def completion_features(version, completions: list[Completion], chunk: int = 256) -> tuple[np.ndarray, str]:
@@ -313,6 +320,8 @@ def _run(rnd: SelectionRound) -> None:
         design=design,
     )
 
+    captured_summary, captured_route = _captured_groups(project, version, heads, strategy, seed)
+
     def row(i: int) -> dict:
         return {**stab.row(i), "votes": int(votes.total[i]), "rater_split": float(votes.minority_share[i])}
 
@@ -323,6 +332,7 @@ def _run(rnd: SelectionRound) -> None:
             [(cands.pairs[i], cands.task_of[cands.pairs[i]], row(int(i))) for i in chosen],
             priority=int(params.get("priority", 100)),
         )
+        captured_summary["tasks"] = captured_route(int(params.get("priority", 100)))
         SelectionRound.objects.filter(pk=rnd.pk).update(
             status=SelectionRound.DONE,
             model_version=version,
@@ -333,9 +343,35 @@ def _run(rnd: SelectionRound) -> None:
                 "strategy_used": strategy,
                 "strategy_note": strategy_note,
                 "eval_stream_marked": eval_marked,
+                "captured": captured_summary,
             },
             finished_at=timezone.now(),
         )
+
+
+# --- the policy's captured outputs ------------------------------------------------------------
+
+
+def _captured_groups(project: Project, version, heads: np.ndarray, strategy: str, seed: int):
+    """Choose captured groups to rank (active_learning.captured) outside the transaction, where the slow scoring is;
+    returns the round summary's part and a callable that writes the tasks inside it."""
+    room, note = captured.room_for(project)
+    groups = captured.open_groups(project) if room else []
+    summary = {"considered": len(groups), "note": note, "tasks": []}
+    if not groups:
+        return summary, lambda priority: []
+    prompts, texts, group_of, pairs = captured.items_of(groups)
+    feats = text_features(version, prompts, texts)
+    if heads.shape[1] != feats.shape[1]:  # no labels nor candidates yet: the zero head of the features' size
+        heads = np.zeros((1, feats.shape[1]))
+    scores = version_scores_of(version, prompts, texts)
+    rewards = scores if scores is not None else np.array([s.reward for g in groups for s in g.samples])
+    instability = captured.group_instability(heads, feats, scores, group_of, pairs, len(groups))
+    picks = captured.choose(instability, room, strategy, seed)
+    summary["instability"] = [round(float(instability[i]), 4) for i in picks]
+    summary["note"] = (f"{len(picks)} of {len(groups)} groups, "
+                       f"{'at random' if strategy == RANDOM else 'least stable first'} (at most {room} this round)")
+    return summary, lambda priority: captured.make_tasks(project, groups, picks, rewards, group_of, priority)
 
 
 # --- policy auto ------------------------------------------------------------------------------
