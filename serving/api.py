@@ -3,23 +3,27 @@
 POST /api/projects/{id}/score/      rewards from the project's active version (or a pinned one), through a reward
                                     server when one runs (serving.gateway); a call that names its policy run is
                                     captured where the project opted in (serving.capture)
+GET  /api/projects/{id}/policy-runs/                the runs that scored, flagged or not (managers)
+GET  /api/projects/{id}/policy-runs/{run}/watch/    a run's Goodhart watch, window by window (managers)
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
-from rest_framework import serializers, status
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.permissions import SEE, project_for
+from annotation.permissions import MANAGE, SEE, project_for
 from annotation.serializers import DetailSerializer
 from config.abuse import UserThrottle
 from config.api_contract import StrictJSONTypes
 from config.parsers import PayloadTooLarge
 from rewardmodel.encoding import TooManyTokens
 from serving import capture, gateway
+from serving.models import PolicyRun, WatchWindow
 
 MAX_ITEMS = 256
 
@@ -136,3 +140,51 @@ class ScoreView(APIView):
                          "scores": scored.scores, "captured": captured, "served_by": scored.via})
 
 
+
+
+class WatchWindowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WatchWindow
+        fields = ["id", "first_sample", "last_sample", "step_min", "step_max", "samples", "reward_mean", "reward_std",
+                  "reward_quantiles", "length_correlation", "far_share", "ranked_pairs", "disagreement", "alarms",
+                  "created_at"]
+        read_only_fields = fields
+
+
+class PolicyRunSerializer(serializers.ModelSerializer):
+    samples = serializers.IntegerField(source="samples.count", read_only=True)
+    latest_window = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PolicyRun
+        fields = ["id", "name", "last_step", "samples", "flagged", "flag_reason", "flagged_at", "created_at",
+                  "last_seen_at", "latest_window"]
+        read_only_fields = fields
+
+    @extend_schema_field(WatchWindowSerializer(allow_null=True))
+    def get_latest_window(self, run):
+        window = run.windows.order_by("-id").first()
+        return WatchWindowSerializer(window).data if window else None
+
+
+class PolicyRunList(generics.ListAPIView):
+    """The policy runs that scored through this project, newest first, each with its flag and latest watch window
+    (managers)."""
+
+    serializer_class = PolicyRunSerializer
+
+    def get_queryset(self):
+        project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
+        return PolicyRun.objects.filter(project=project).order_by("-last_seen_at", "-id")
+
+
+class PolicyRunWatch(generics.ListAPIView):
+    """One run's Goodhart watch, window by window in order (serving.watch): reward distribution, reward–length
+    correlation, share far from the training data, rater disagreement, the alarms crossed (managers)."""
+
+    serializer_class = WatchWindowSerializer
+
+    def get_queryset(self):
+        project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
+        run = get_object_or_404(PolicyRun, project=project, pk=self.kwargs["run_id"])
+        return run.windows.order_by("id")

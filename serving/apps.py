@@ -2,12 +2,14 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 PURGE_NAME = "serving: delete captured samples past their retention"
+WATCH_NAME = "serving: the Goodhart watch over policy runs"
 
 
 def ensure_purge_schedule(sender=None, **kwargs) -> None:
     from config.celery import ensure_periodic_task
 
     ensure_periodic_task(PURGE_NAME, "serving.tasks.purge_captured_samples", 24 * 3600)
+    ensure_periodic_task(WATCH_NAME, "serving.tasks.watch_policy_runs", 600)
 
 
 class ServingConfig(AppConfig):

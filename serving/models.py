@@ -90,3 +90,34 @@ class CapturedSample(models.Model):
 
     def __str__(self) -> str:
         return f"sample {self.pk} of {self.run}"
+
+
+class WatchWindow(models.Model):
+    """The Goodhart watch's figures over one stretch of a run's captured samples (serving.watch), in order."""
+
+    run = models.ForeignKey(PolicyRun, on_delete=models.CASCADE, related_name="windows")
+    first_sample = models.BigIntegerField(help_text="Captured sample ids covered: first…last.")
+    last_sample = models.BigIntegerField()
+    step_min = models.BigIntegerField(null=True, blank=True)
+    step_max = models.BigIntegerField(null=True, blank=True)
+    samples = models.PositiveIntegerField()
+    reward_mean = models.FloatField()
+    reward_std = models.FloatField()
+    reward_quantiles = models.JSONField(default=list, help_text="Rewards at 10, 25, 50, 75, 90 %.")
+    length_correlation = models.FloatField(null=True, blank=True,
+                                           help_text="Spearman correlation of reward and completion length.")
+    far_share = models.FloatField(null=True, blank=True, help_text="Share of samples farther from the training "
+                                  "data (the version's embedding space) than 95 % of training items are.")
+    ranked_pairs = models.PositiveIntegerField(default=0, help_text="Pairs raters ranked on this run's captured "
+                                               "groups since the previous window.")
+    disagreement = models.FloatField(null=True, blank=True,
+                                     help_text="Share of those pairs where raters disagree with the reward model.")
+    last_ranking = models.BigIntegerField(default=0, help_text="Rankings counted up to this id.")
+    alarms = models.JSONField(default=list, help_text="The alarms this window crossed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"window {self.pk} of {self.run}"

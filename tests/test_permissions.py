@@ -16,6 +16,7 @@ from annotation.assignment import next_assignment
 from annotation.models import Membership, Project
 from annotation.permissions import MANAGE, RATE, SEE, project_for
 from annotation.submission import RankingPayload, submit_ranking
+from serving.models import PolicyRun
 
 CALLERS = ("anonymous", "bad_token", "outsider", "rater", "manager", "staff", "superuser")
 API_UNAUTH = {"anonymous": 401, "bad_token": 401}
@@ -48,9 +49,10 @@ def world(db, make_user, make_task):
     ranking, _ = submit_ranking(done, RankingPayload(order=[[c] for c in done.display_order]))
     leased = next_assignment(project, users["rater"])
     rnd = SelectionRound.objects.create(project=project, strategy="random", batch_size=1, status=SelectionRound.DONE)
+    policy_run = PolicyRun.objects.create(project=project, name="grpo")
     RoutingAudit.objects.create(project=project, eval_pairs=0, results={}, reason="matrix")
     return {"project": project, "users": users, "task": done.task, "ranking": ranking, "assignment": leased,
-            "round": rnd}
+            "round": rnd, "policy_run": policy_run}
 
 
 def api_client(world, caller: str) -> APIClient:
@@ -65,6 +67,7 @@ def api_client(world, caller: str) -> APIClient:
 
 def api_cases(w) -> list[tuple[str, str, object, dict]]:
     p, t, a, r, rnd = w["project"].pk, w["task"].pk, w["assignment"].pk, w["ranking"].pk, w["round"].pk
+    run = w["policy_run"].pk
     created = _with(MANAGERS, outsider=403, manager=201, staff=201, superuser=201)
     return [
         ("get", "/api/projects/", None, _with(MEMBERS_SEE, outsider=200)),
@@ -94,6 +97,8 @@ def api_cases(w) -> list[tuple[str, str, object, dict]]:
          _with(MANAGERS, manager=400, staff=400, superuser=400)),
         ("get", f"/api/projects/{p}/active-learning/rounds/{rnd}/", None, MANAGERS),
         ("get", f"/api/projects/{p}/active-learning/audit/", None, MANAGERS),
+        ("get", f"/api/projects/{p}/policy-runs/", None, MANAGERS),
+        ("get", f"/api/projects/{p}/policy-runs/{run}/watch/", None, MANAGERS),
     ]
 
 
