@@ -42,8 +42,8 @@ bench-al: install
 # the default policy (PostgreSQL and Redis as for `make test`; its own database `verdict_replay`). Hours on 2 cores:
 # bench/README.md. On a GPU machine: bench/active_learning_finetuned.py --setting gpu (DEVELOPERS.md).
 bench-loop: install
-	$(PY) bench/active_learning_finetuned.py
-	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1 2 3
+	$(PY) bench/active_learning_finetuned.py --scenarios pandalm llmfao_shift
+	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1 2 3 --retrain-every 100
 
 # Rater quality on LLMFAO's crowd votes: held-out vote prediction, spammers, dynamic overlap, and the speed of a
 # 100,000-ranking fit (bench/README.md). Needs crowd-kit for the library reference.

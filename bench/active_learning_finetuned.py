@@ -20,10 +20,11 @@ Per dataset (PandaLM, LLMFAO, HH-RLHF harmless from ../shared/data; and ``llmfao
   strategy's curve needs to reach random's accuracy at the full budget (linear between checkpoints) ÷ the full
   budget. The goal of issue 21 is a budget share ≤ 0.70 whose interval's upper end is below 1.
 
-Settings: ``cpu`` trains the top transformer layer at 96 tokens, 2 epochs, checkpoints at 40/120/240/400/600
-labels, 10 seeds, 6 strategies: about an hour on 2 cores. ``gpu`` fine-tunes all six layers at 128 tokens, 3
-epochs, checkpoints every 80 labels, 20 seeds, every strategy. Writes bench/results/active_learning_finetuned.json
-and .png (``--out`` for another name).
+Settings: ``cpu`` fine-tunes the top two transformer layers at 128 tokens, 3 epochs, checkpoints at 40/160/320/600
+labels, 5 seeds, strategies random, uncertainty, past_dopt and gap_ucb: about 47 minutes for PandaLM and 85 for the
+shift scenario on 2 cores (so ``make bench-loop`` runs those two; ``--scenarios`` adds HH and LLMFAO). ``gpu``
+fine-tunes all six layers, checkpoints every 80 labels, 20 seeds, every strategy. Writes
+bench/results/active_learning_finetuned.json and .png (``--out`` for another name).
 """
 
 from __future__ import annotations

@@ -153,6 +153,29 @@ def plot(summary: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def write_summary(args, runs: dict[str, list[dict]], t0: float) -> dict:
+    """The comparison over the seeds both arms finished, written (JSON and PNG) after every seed: a stopped run
+    keeps what it measured."""
+    checkpoints = list(range(args.retrain_every, args.budget + 1, args.retrain_every))
+    if checkpoints[-1] != args.budget:
+        checkpoints.append(args.budget)
+    curves = {arm: [step_curve(r, checkpoints)[1] for r in rs] for arm, rs in runs.items()}
+    summary = {
+        "config": vars(args) | {"seeds": args.seeds},
+        "checkpoints": checkpoints,
+        "comparison": compare(curves, np.array(checkpoints, dtype=float)),
+        "runs": {arm: [{k: r.get(k) for k in ("settings", "versions", "elapsed_s", "wall_s", "final_labels")}
+                       | {"curve": [{k: p[k] for k in ("labels", "version", "test_accuracy")} for p in r["curve"]]}
+                       for r in rs] for arm, rs in runs.items()},
+        "runtime_s": round(time.time() - t0, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1))
+    plot(summary, out.with_suffix(".png"))
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="pandalm")
@@ -210,6 +233,8 @@ def main() -> None:
                 runs[arm].append(record)
                 print(f"{arm} seed {seed}: {record['wall_s']} s, curve "
                       f"{[(p['labels'], round(p['test_accuracy'], 3)) for p in record.get('curve', [])]}", flush=True)
+            if len(runs["plain"]) >= 2 and seed != args.seeds[-1]:
+                write_summary(args, runs, t0)
     finally:
         os.killpg(stack.pid, signal.SIGTERM)
         try:
@@ -218,26 +243,10 @@ def main() -> None:
             os.killpg(stack.pid, signal.SIGKILL)
         log.close()
 
-    checkpoints = list(range(args.retrain_every, args.budget + 1, args.retrain_every))
-    if checkpoints[-1] != args.budget:
-        checkpoints.append(args.budget)
-    curves = {arm: [step_curve(r, checkpoints)[1] for r in rs] for arm, rs in runs.items()}
-    summary = {
-        "config": vars(args) | {"seeds": args.seeds},
-        "checkpoints": checkpoints,
-        "comparison": compare(curves, np.array(checkpoints, dtype=float)),
-        "runs": {arm: [{k: r.get(k) for k in ("settings", "versions", "elapsed_s", "wall_s", "final_labels")}
-                       | {"curve": [{k: p[k] for k in ("labels", "version", "test_accuracy")} for p in r["curve"]]}
-                       for r in rs] for arm, rs in runs.items()},
-        "runtime_s": round(time.time() - t0, 1),
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1))
-    plot(summary, out.with_suffix(".png"))
+    summary = write_summary(args, runs, t0)
     c = summary["comparison"]
     print(json.dumps({k: c[k] for k in ("label_ratio", "label_ratio_ci95", "auc_gain", "auc_gain_ci95")}))
-    print(f"runtime {summary['runtime_s']} s → {out}")
+    print(f"runtime {summary['runtime_s']} s → {args.out}")
 
 
 if __name__ == "__main__":

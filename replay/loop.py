@@ -41,7 +41,7 @@ from rewardmodel.models import RetrainPolicy, TrainingRun
 from verdict_client import ApiClient, ApiError
 
 ARMS = ("routing", "plain")
-SCORE_CHUNK = 128  # pairs per scoring call (2 items each; the API takes up to 256 items)
+SCORE_CHUNK = 12  # pairs per scoring call: 24 items of up to 256 tokens stay inside VERDICT_SCORE_MAX_TOKENS
 RETRAIN_CHECK = "rewardmodel.tasks.check_retrain_schedules"
 
 
