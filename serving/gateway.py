@@ -60,11 +60,12 @@ def in_process(project, number: int | None, pairs: list[tuple[str, str]], max_to
 def via_server(project, number: int | None, pairs: list[tuple[str, str]], timeout_s: float) -> Scored:
     from serving.server import REPLY_KEY, REQUESTS_KEY, redis_client
 
-    client = redis_client()
+    wait_s = max(1, int(round(timeout_s)))
+    client = redis_client(socket_timeout=wait_s + 10)
     request_id = uuid.uuid4().hex
     client.rpush(REQUESTS_KEY, json.dumps({"id": request_id, "project": project.pk, "version": number,
                                            "pairs": [list(p) for p in pairs], "deadline": time.time() + timeout_s}))
-    got = client.blpop([REPLY_KEY.format(request_id)], timeout=max(1, int(round(timeout_s))))
+    got = client.blpop([REPLY_KEY.format(request_id)], timeout=wait_s)
     if got is None:
         raise ScoringUnavailable(f"no reward server answered within {timeout_s:.0f} s")
     body = json.loads(got[1])

@@ -33,11 +33,13 @@ HEARTBEAT_TTL_S = 10
 REPLY_TTL_S = 60
 
 
-def redis_client():
+def redis_client(socket_timeout: float = 10.0):
+    """A Redis client whose reads wait up to `socket_timeout` s: a blocking pop must ask for more than it blocks
+    (redis-py 8 otherwise cuts every read at 5 s, so a reply slower than that raised instead of arriving)."""
     import redis
     from django.conf import settings
 
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=socket_timeout)
 
 
 @dataclass

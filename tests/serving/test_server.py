@@ -54,6 +54,32 @@ def test_the_web_process_routes_scoring_to_the_server(trained, project, rater, t
     assert server.stats.requests == 1
 
 
+class SlowLoadingServer(RewardServer):
+    """A first request that loads a large model on a busy CPU: the answer comes after redis-py's 5 s read default."""
+
+    def _load(self, version) -> None:
+        time.sleep(6.5)
+        super()._load(version)
+
+
+def test_an_answer_slower_than_five_seconds_still_arrives(trained, project, rater, token_client):  # noqa: F811
+    from serving.server import REQUESTS_KEY, redis_client, servers_alive
+
+    redis_client().delete(REQUESTS_KEY)
+    slow = SlowLoadingServer(max_wait_s=0.01, name="slow-server")
+    thread = threading.Thread(target=slow.serve_forever, kwargs={"idle_timeout_s": 1}, daemon=True)
+    thread.start()
+    try:
+        while not servers_alive():
+            time.sleep(0.05)
+        response = token_client(rater).post(url(project), {"prompt": "q?", "completions": ["a", "b"]}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["served_by"] == "server:slow-server"
+    finally:
+        slow.stop()
+        thread.join(timeout=10)
+
+
 def test_concurrent_calls_are_batched(trained, project, rater, token_client, server):  # noqa: F811
     results, errors = [], []
 
