@@ -2,6 +2,7 @@
 
     python deploy/healthcheck.py web    GET the login page from gunicorn inside the container (VERDICT_HEALTHCHECK_PORT)
     python deploy/healthcheck.py beat   this host's beat holds the one-beat lock in Redis (config/beat_lock.py)
+    python deploy/healthcheck.py rewards   this host's reward server refreshed its heartbeat (serving/server.py)
 
 The web check sends a Host from DJANGO_ALLOWED_HOSTS (so Django accepts it) and X-Forwarded-Proto: https (so
 production settings answer instead of redirecting to HTTPS). Exit status 0 means healthy.
@@ -13,6 +14,7 @@ import sys
 import urllib.request
 
 BEAT_LOCK_KEY = "verdict:beat-lock"  # config.beat_lock.KEY (not imported: that would load Django's settings)
+REWARDS_HEARTBEAT_KEY = "verdict:rewards:alive"  # serving.server.HEARTBEAT_KEY, suffixed ":<host>:<pid>"
 
 
 def web() -> None:
@@ -35,10 +37,18 @@ def beat() -> None:
         raise RuntimeError(f"the beat lock is held by {holder or 'nobody'}, not by {socket.gethostname()}")
 
 
+def rewards() -> None:
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    if not any(True for _ in client.scan_iter(match=f"{REWARDS_HEARTBEAT_KEY}:{socket.gethostname()}:*")):
+        raise RuntimeError(f"no reward server on {socket.gethostname()} refreshed its heartbeat")
+
+
 if __name__ == "__main__":
     check = sys.argv[1] if len(sys.argv) > 1 else "web"
     try:
-        {"web": web, "beat": beat}[check]()
+        {"web": web, "beat": beat, "rewards": rewards}[check]()
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         print(f"unhealthy ({check}): {exc}", file=sys.stderr)
         sys.exit(1)
