@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-quality bench-scale bench-data gpu-check deploy-test clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-serving bench-quality bench-scale bench-data gpu-check deploy-test clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,12 @@ bench-al: install
 bench-loop: install
 	$(PY) bench/active_learning_finetuned.py --scenarios pandalm llmfao_shift
 	$(PY) bench/loop_replay.py --dataset pandalm --seeds 0 1 2 3 --retrain-every 100
+
+# Reward serving: throughput and latency through the reward server vs the same model in process (batches 1/16/64),
+# and a closed RL loop (TRL GRPO on Verdict's reward, captured groups ranked by simulated raters from LLMFAO's votes,
+# retrain, hot-swap). PostgreSQL and Redis as for `make test`; its own database `verdict_serving_bench`. ~15 min.
+bench-serving: install
+	$(PY) bench/serving_bench.py
 
 # Rater quality on LLMFAO's crowd votes: held-out vote prediction, spammers, dynamic overlap, and the speed of a
 # 100,000-ranking fit (bench/README.md). Needs crowd-kit for the library reference.
