@@ -43,6 +43,7 @@ from verdict_client import ApiClient, ApiError
 ARMS = ("routing", "plain")
 SCORE_CHUNK = 12  # pairs per scoring call: 24 items of up to 256 tokens stay inside VERDICT_SCORE_MAX_TOKENS
 RETRAIN_CHECK = "rewardmodel.tasks.check_retrain_schedules"
+RETRIES = 8  # doubling waits up to 30 s: a replay of hours rides out a minute or two of an overloaded database
 
 
 @dataclass
@@ -143,7 +144,7 @@ def set_up(settings: ReplaySettings, project_name: str, base_url: str, data: dat
         user, token = _user_with_token(f"replay-rater-{i + 1}")
         users.append(user)
         rater_tokens.append(token)
-    manager = ApiClient(base_url, manager_token)
+    manager = ApiClient(base_url, manager_token, retries=RETRIES)
     project = Project.objects.filter(name=project_name).first()
     if project is None:
         _, body = manager.post("/api/projects/", {"name": project_name, "k": 2, "overlap": 1,
@@ -212,8 +213,8 @@ class Replay:
                                  prompts=[data.items[a][0] for a, _ in data.pairs])
         project, manager_token, rater_tokens = set_up(s, self.project_name, self.base_url, data, pool)
         self.project = project
-        self.manager = ApiClient(self.base_url, manager_token)
-        self.raters = [ApiClient(self.base_url, t) for t in rater_tokens]
+        self.manager = ApiClient(self.base_url, manager_token, retries=RETRIES)
+        self.raters = [ApiClient(self.base_url, t, retries=RETRIES) for t in rater_tokens]
         self.oracle = Oracle(data, project, s.seed)
         self.test_pairs = [data.pairs[int(p)] for p in test]
         self.data = data

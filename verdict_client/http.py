@@ -9,6 +9,10 @@ import urllib.error
 import urllib.request
 
 
+def _backoff(attempt: int) -> float:
+    return float(min(2**attempt, 30))
+
+
 class ApiError(RuntimeError):
     def __init__(self, method: str, path: str, status: int, body: str):
         super().__init__(f"{method} {path} answered {status}: {body[:500]}")
@@ -16,15 +20,18 @@ class ApiError(RuntimeError):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 120.0):
+    def __init__(self, base_url: str, token: str, timeout: float = 120.0, retries: int = 3):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.retries = retries
 
     def request(self, method: str, path: str, body=None, content_type: str = "application/json",
-                retries: int = 3) -> tuple[int, object]:
-        """(status, parsed JSON or None). Connection errors and 502/503 are retried: a restarting server is not a
-        reason to lose the replay; 429 waits for its Retry-After; other 4xx and 5xx raise ApiError."""
+                retries: int | None = None) -> tuple[int, object]:
+        """(status, parsed JSON or None). Connection errors and 502/503 are retried with a doubling wait (or the
+        503's Retry-After): a restarting or briefly overloaded server is not a reason to lose the replay; 429 waits
+        for its Retry-After; other 4xx and 5xx raise ApiError. Verdict answers 503 only when it wrote nothing."""
+        retries = self.retries if retries is None else retries
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -44,13 +51,13 @@ class ApiClient:
                     time.sleep(min(float(exc.headers.get("Retry-After") or 1), 60.0))
                     continue
                 if exc.code in (502, 503) and attempt < retries:
-                    time.sleep(1 + attempt)
+                    time.sleep(max(_backoff(attempt), min(float(exc.headers.get("Retry-After") or 0), 60.0)))
                     continue
                 raise ApiError(method, path, exc.code, text) from None
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if attempt >= retries:
                     raise
-                time.sleep(1 + attempt)
+                time.sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
     def get(self, path: str):
