@@ -402,15 +402,23 @@ def closed_loop(args, ctx: dict, data, url: str, work: Path) -> dict:
                           processing_class=tokenizer, callbacks=[HumanRounds()])
     started = time.monotonic()
     trainer.train()
-    versions_used = [s["version"] for s in steps]
-    swaps = [{"after_step": r["after_step"], "promoted": r.get("version") if r.get("promoted") else None,
-              "next_step_version": next((s["version"] for s in steps if s["step"] is not None
-                                         and s["step"] >= r["after_step"]), None)} for r in rounds]
-    return {"steps": steps, "rounds": rounds, "swaps": swaps, "versions_used": sorted(set(versions_used)),
-            "captured": reward.captured, "wall_s": round(time.monotonic() - started, 1),
-            # a version promoted in a round scored the policy's next step
-            "hot_swapped_version_used": any(s["promoted"] is not None and s["next_step_version"] == s["promoted"]
-                                            for s in swaps)}
+    return {"steps": steps, "rounds": rounds, "swaps": swaps_of(steps, rounds),
+            "versions_used": sorted({s["version"] for s in steps}), "captured": reward.captured,
+            "wall_s": round(time.monotonic() - started, 1)}
+
+
+def swaps_of(steps: list[dict], rounds: list[dict]) -> list[dict]:
+    """Per round that promoted a version: the first policy step scored with it. The reward server loads a promoted
+    version in the background and answers with the old one meanwhile (no failed call), so the step right after a
+    round may still be scored by the previous version."""
+    swaps = []
+    for r in rounds:
+        if not r.get("promoted"):
+            continue
+        first = next((s["step"] for s in steps if s["version"] == r["version"]), None)
+        swaps.append({"after_step": r["after_step"], "promoted": r["version"], "first_step_scored_with_it": first,
+                      "steps_on_the_old_version": None if first is None else first - r["after_step"]})
+    return swaps
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -454,7 +462,8 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["throughput", "loop"], choices=["throughput", "loop"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seed-pairs", type=int, default=96)
-    ap.add_argument("--raters", type=int, default=4)
+    ap.add_argument("--raters", type=int, default=12,
+                    help="a rater ranks a prompt once: enough of them for every round over 4 prompts")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps-per-round", type=int, default=3)
     ap.add_argument("--groups-per-round", type=int, default=8)
