@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -193,3 +195,55 @@ def all_at_once(work, args: list) -> tuple[list, list]:
     for t in threads:
         t.join()
     return results, errors
+
+
+@dataclass
+class ScriptedServer:
+    """A real HTTP server on 127.0.0.1 for clients under test: ``answer(request JSON) → (status, body, headers)``
+    decides each reply (``render`` turns the body into JSON); every request, its headers (lower-cased) and arrival
+    time are kept."""
+
+    url: str
+    answer: Callable[[dict], tuple[int, object, dict]] = lambda request: (200, {}, {})
+    render: Callable[[object], object] = lambda body: body
+    requests: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+
+@pytest.fixture
+def scripted_server():
+    import http.server
+    import json
+    import threading
+    import time
+
+    state: dict = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            server: ScriptedServer = state["server"]
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            request = json.loads(raw) if raw else {}
+            server.times.append(time.monotonic())
+            server.requests.append(request)
+            server.headers.append({k.lower(): v for k, v in self.headers.items()})
+            status, body, headers = server.answer(request)
+            payload = json.dumps(server.render(body) if status == 200 else (body or {"error": "busy"})).encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["server"] = ScriptedServer(url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield state["server"]
+    httpd.shutdown()
