@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "annotation",
     "quality",
     "rewardmodel",
+    "feedback",
     "serving",
     "active_learning",
     "replay",

@@ -1,0 +1,50 @@
+"""Judges in the admin: configure them (the key stays in the workers' environment; the admin only names its variable)
+and read what they said, failures included. Replies are model output: shown as text, escaped."""
+
+from django.contrib import admin
+from django.db.models import Count, Q, Sum
+
+from feedback.models import Judge, JudgeVerdict
+
+
+@admin.register(Judge)
+class JudgeAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "model", "enabled", "questions", "failures", "spent", "budget"]
+    list_filter = ["enabled", "backend", "project"]
+    search_fields = ["name", "model", "project__name"]
+    fieldsets = [
+        (None, {"fields": ["project", "name", "enabled"]}),
+        ("Endpoint", {"fields": ["backend", "base_url", "model", "api_key_env", "temperature", "max_tokens",
+                                 "timeout_s", "max_retries", "parse_retries"]}),
+        ("The question", {"fields": ["principles", "template"]}),
+        ("Cost", {"fields": ["cost_per_1k_input", "cost_per_1k_output", "budget"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("project").annotate(
+            _questions=Count("verdicts"), _failures=Count("verdicts", filter=Q(verdicts__outcome=JudgeVerdict.FAILED)),
+            _spent=Sum("verdicts__cost"))
+
+    @admin.display(ordering="_questions")
+    def questions(self, obj):
+        return obj._questions
+
+    @admin.display(ordering="_failures")
+    def failures(self, obj):
+        return obj._failures
+
+    @admin.display(ordering="_spent")
+    def spent(self, obj):
+        return obj._spent or 0
+
+
+@admin.register(JudgeVerdict)
+class JudgeVerdictAdmin(admin.ModelAdmin):
+    list_display = ["id", "judge", "task", "first", "second", "outcome", "attempts", "cost", "error", "created_at"]
+    list_filter = ["outcome", "judge"]
+    list_select_related = ["judge", "task"]
+    raw_id_fields = ["task", "first", "second"]
+    readonly_fields = [f.name for f in JudgeVerdict._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # verdicts come from judges, not from people
