@@ -126,10 +126,13 @@ if MODE == "production":
     if _missing:
         raise ImproperlyConfigured(f"{' and '.join(_missing)} must be set in production mode")
 
+# Persistent connections by default, except in demo mode: its web server (runserver) answers each request on a new
+# thread, and a kept connection outlives its thread, so every request left one open until PostgreSQL refused more
+# ("too many clients": 97 of 100 were one runserver's after ~1,500 requests of the replay).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'verdict.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0" if MODE == "demo" else "60")),
         # A kept connection is checked before each request reuses it: one the server dropped is reopened.
         conn_health_checks=True,
     )
