@@ -79,6 +79,7 @@ class Crowd:
     workers: list[str]
     pair_a: np.ndarray  # comparison → its items
     pair_b: np.ndarray
+    item_length: np.ndarray  # item → characters of its text (llmfao-pairs-crowd.jsonl), for the always-longer spammer
 
     @property
     def n_pairs(self) -> int:
@@ -114,9 +115,19 @@ def load_crowd(path: Path) -> Crowd:
             pair.append(index(pairs, row["id"]))
     rater, a, b, y, pair = (np.array(v, dtype=np.int64) for v in (rater, a, b, y, pair))
     first = np.unique(pair, return_index=True)[1]
+    item_length = np.zeros(len(items), dtype=np.int64)
+    texts = path.parent / "llmfao-pairs-crowd.jsonl"
+    if texts.is_file():
+        with texts.open() as fh:
+            for line in fh:
+                r = json.loads(line)
+                for side in ("x", "y"):
+                    key = (int(r["prompt"]), int(r[f"model_{side}"]))
+                    if key in items:
+                        item_length[items[key]] = len(r[f"result_{side}"])
     return Crowd(rater, a, b, y, pair, list(items), np.array([prompts[str(k[0])] for k in items]),
                  np.array([item_model[i] for i in range(len(items))]), list(models), list(workers), a[first],
-                 b[first])
+                 b[first], item_length)
 
 
 # --- statistics helpers ----------------------------------------------------------------------------------------------
@@ -269,25 +280,49 @@ def heldout(crowd: Crowd, seeds: list[int], share: float) -> dict:
 # --- 2. spammers ---------------------------------------------------------------------------------------------------
 
 
-def add_spam(crowd: Crowd, share: float, rng: np.random.Generator) -> dict:
+SPAM_KINDS = ("random", "always-left", "always-tie", "always-longer", "majority-reversing")
+
+
+def spam_answers(crowd: Crowd, kind: str, pairs: np.ndarray, majority: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """A spammer's outcomes on the comparisons `pairs` (oriented as the crowd's: a = model_x, shown left)."""
+    n = len(pairs)
+    if kind == "random":  # uniformly left, right or tie
+        return rng.integers(0, 3, n)
+    if kind == "always-left":
+        return np.full(n, A)
+    if kind == "always-tie":
+        return np.full(n, TIE)
+    if kind == "always-longer":  # the longer text wins, whatever it says (the length bias, made a rater)
+        la, lb = crowd.item_length[crowd.pair_a[pairs]], crowd.item_length[crowd.pair_b[pairs]]
+        return np.where(la > lb, A, np.where(lb > la, B, TIE))
+    if kind == "majority-reversing":  # the opposite of the crowd's majority; a majority tie becomes a random win
+        m = majority[pairs]
+        return np.where(m == A, B, np.where(m == B, A, rng.integers(0, 2, n)))
+    raise ValueError(kind)
+
+
+def add_spam(crowd: Crowd, share: float, rng: np.random.Generator, kinds: tuple[str, ...] = SPAM_KINDS) -> dict:
     """Spam votes so that they are `share` of all votes, by spammers with about the mean real worker's vote count,
-    alternately answering uniformly at random (left/right/tie) and always "left", on comparisons drawn at random."""
+    taking the kinds in turn, on comparisons drawn at random."""
     n_real, n_workers = len(crowd.y), len(crowd.workers)
     n_spam = int(round(share / (1 - share) * n_real))
-    n_spammers = max(2, int(round(n_spam / (n_real / n_workers))))
+    n_spammers = max(len(kinds), int(round(n_spam / (n_real / n_workers))))
     per = np.full(n_spammers, n_spam // n_spammers)
     per[: n_spam % n_spammers] += 1
-    rater, pairs, y = [], [], []
+    majority = majority_outcomes(crowd.n_pairs, crowd.pair, crowd.y)
+    rater, pairs, y, kind_of = [], [], [], []
     for j, count in enumerate(per):
+        kind = kinds[j % len(kinds)]
         chosen = rng.choice(crowd.n_pairs, count, replace=False)
         rater.append(np.full(count, n_workers + j))
         pairs.append(chosen)
-        y.append(rng.integers(0, 3, count) if j % 2 == 0 else np.full(count, A))
+        y.append(spam_answers(crowd, kind, chosen, majority, rng))
+        kind_of.append(kind)
     rater, pairs, y = (np.concatenate(v) for v in (rater, pairs, y))
     return {"rater": np.r_[crowd.rater, rater], "a": np.r_[crowd.a, crowd.pair_a[pairs]],
             "b": np.r_[crowd.b, crowd.pair_b[pairs]], "y": np.r_[crowd.y, y], "pair": np.r_[crowd.pair, pairs],
-            "n_raters": n_workers + n_spammers, "n_spammers": n_spammers, "n_spam": n_spam,
-            "spammer_kind": ["random" if j % 2 == 0 else "always-left" for j in range(n_spammers)]}
+            "n_raters": n_workers + n_spammers, "n_spammers": n_spammers, "n_spam": n_spam, "spammer_kind": kind_of}
 
 
 def leaderboard_scores(crowd: Crowd, a_items, b_items, y, weight) -> np.ndarray:
@@ -349,16 +384,35 @@ def spam_leaderboards(crowd: Crowd, reference: np.ndarray, data: dict, is_spamme
 
     if is_spammer is not None:
         out["auc"]["verdict"] = float(roc_auc_score(is_spammer, -fit.reliability))
+        n_real = len(crowd.workers)
+        kinds = np.array(data["spammer_kind"])
+        out["auc_by_kind"] = {}
+        for kind in dict.fromkeys(data["spammer_kind"]):  # each kind alone against the real workers
+            chosen = np.r_[np.arange(n_real), n_real + np.flatnonzero(kinds == kind)]
+            out["auc_by_kind"][kind] = float(roc_auc_score(is_spammer[chosen], -fit.reliability[chosen]))
         workers = model.skills_.index.to_numpy(dtype=np.int64)
         out["auc"]["noisy_bt"] = float(roc_auc_score(is_spammer[workers], -model.skills_.to_numpy(dtype=float)))
         out["noisy_bt_workers_scored"] = int(len(workers))
-        n_real = len(crowd.workers)
         out["reliability"] = {"real": np.round(fit.reliability[:n_real], 4).tolist(),
                               "spammers": np.round(fit.reliability[n_real:], 4).tolist()}
         skills = model.skills_.reindex(range(data["n_raters"])).to_numpy(dtype=float)
         out["noisy_bt_skill"] = {"real": np.round(skills[:n_real], 4).tolist(),
                                  "spammers": np.round(skills[n_real:], 4).tolist()}
     return out
+
+
+def one_kind(crowd: Crowd, kind: str, share: float, seed: int) -> dict:
+    """All the spam of one kind: how well reliability separates those spammers from the real workers."""
+    from sklearn.metrics import roc_auc_score
+
+    data = add_spam(crowd, share, np.random.default_rng([3, seed, int(round(share * 100))]), kinds=(kind,))
+    fit = fit_consensus(crowd.votes(rater=data["rater"], a=data["a"], b=data["b"], y=data["y"],
+                                    n_raters=data["n_raters"]))
+    n_real = len(crowd.workers)
+    is_spammer = np.r_[np.zeros(n_real), np.ones(data["n_spammers"])].astype(int)
+    return {"seed": seed, "spammers": data["n_spammers"], "auc": float(roc_auc_score(is_spammer, -fit.reliability)),
+            "reliability_real_median": round(float(np.median(fit.reliability[:n_real])), 4),
+            "reliability_spammers_mean": round(float(fit.reliability[n_real:].mean()), 4)}
 
 
 def spam(crowd: Crowd, seeds: list[int], shares: list[float]) -> dict:
@@ -378,7 +432,7 @@ def spam(crowd: Crowd, seeds: list[int], shares: list[float]) -> dict:
             kinds = np.array(data["spammer_kind"])
             spam_rel = np.array(r["reliability"]["spammers"])
             r["spammer_reliability_mean"] = {k: round(float(spam_rel[kinds == k].mean()), 4)
-                                             for k in ("random", "always-left")}
+                                             for k in dict.fromkeys(data["spammer_kind"])}
             if s == seeds[0]:  # the distributions are kept for the first seed only (the figure's panel)
                 r["reliability"]["spammer_kind"] = data["spammer_kind"]
             else:
@@ -387,21 +441,38 @@ def spam(crowd: Crowd, seeds: list[int], shares: list[float]) -> dict:
             runs[f"{share:g}"].append(r)
             print(f"[spam] {share:.0%} seed {s}: {data['n_spammers']} spammers, "
                   + "  ".join(f"{k} τ {v:.3f}" for k, v in r["tau"].items())
-                  + f"  AUC verdict {r['auc']['verdict']:.3f} noisy_bt {r['auc']['noisy_bt']:.3f}", flush=True)
+                  + f"  AUC verdict {r['auc']['verdict']:.3f} noisy_bt {r['auc']['noisy_bt']:.3f}  by kind "
+                  + " ".join(f"{k} {v:.3f}" for k, v in r["auc_by_kind"].items()), flush=True)
     summ = {share: {"tau": {m: summary([r["tau"][m] for r in rs]) for m in METHODS},
-                    "auc": {m: summary([r["auc"][m] for r in rs]) for m in ("verdict", "noisy_bt")}}
+                    "auc": {m: summary([r["auc"][m] for r in rs]) for m in ("verdict", "noisy_bt")},
+                    "auc_by_kind": {k: summary([r["auc_by_kind"][k] for r in rs]) for k in rs[0]["auc_by_kind"]}}
             for share, rs in runs.items()}
     tau20 = summ.get("0.2", {}).get("tau", {}).get("verdict", {}).get("mean")
     aucs = [summ[k]["auc"]["verdict"]["mean"] for k in summ]
+    # Each kind alone making up 20 % of the votes: a crowd of always-tie raters moves the data's tie share itself.
+    alone: dict[str, dict] = {}
+    for kind in SPAM_KINDS:
+        rs = [one_kind(crowd, kind, 0.2, s) for s in seeds]
+        alone[kind] = {"runs": rs, "auc": summary([r["auc"] for r in rs])}
+        print(f"[spam] 20 % {kind} alone: AUC " + " ".join(f"{r['auc']:.3f}" for r in rs)
+              + f"  (spammers' mean reliability {np.mean([r['reliability_spammers_mean'] for r in rs]):.3f}, real "
+              f"workers' median {np.mean([r['reliability_real_median'] for r in rs]):.3f})", flush=True)
+    by_kind20 = {k: v["auc"] for k, v in alone.items()}
+    worst20 = min((v["mean"] for v in by_kind20.values()), default=None)
     return {"design": "reference = unweighted Davidson–BT over models on the clean votes (model_leaderboard, no "
-                      "bootstrap); spammers alternate uniform-random and always-left, ~72 votes each on distinct "
-                      "random comparisons",
+                      f"bootstrap); spammers take the kinds {', '.join(SPAM_KINDS)} in turn, ~72 votes each on "
+                      "distinct random comparisons",
             "reference_scores": {m: round(float(v), 4) for m, v in zip(crowd.models, reference, strict=True)},
             "clean": {"tau": clean["tau"], "seconds": clean["seconds"]}, "runs": runs, "summary": summ,
+            "one_kind_at_20pct": alone,
             "goal": {"tau_at_20pct": {"text": "Verdict τ ≥ 0.9 at 20 % spam (mean over seeds)", "value": tau20,
                                       "met": bool(tau20 is not None and tau20 >= 0.9)},
                      "auc": {"text": "Verdict reliability AUC ≥ 0.95 (mean over seeds, every share)",
-                             "value": min(aucs) if aucs else None, "met": bool(aucs and min(aucs) >= 0.95)}}}
+                             "value": min(aucs) if aucs else None, "met": bool(aucs and min(aucs) >= 0.95)},
+                     "auc_every_kind": {"text": "Verdict reliability AUC ≥ 0.95 for every spammer kind, each alone "
+                                                "making up 20 % of the votes (mean over seeds)", "value": worst20,
+                                        "by_kind": {k: v["mean"] for k, v in by_kind20.items()},
+                                        "met": bool(worst20 is not None and worst20 >= 0.95)}}}
 
 
 # --- 3. dynamic overlap --------------------------------------------------------------------------------------------
@@ -675,10 +746,9 @@ def plot(result: dict, path: Path) -> None:
             rel = first["reliability"]
             kind = np.array(rel["spammer_kind"])
             spam_rel = np.array(rel["spammers"])
-            ax.hist([rel["real"], spam_rel[kind == "random"], spam_rel[kind == "always-left"]], bins, stacked=True,
-                    color=["tab:blue", "tab:orange", "tab:red"],
-                    label=[f"real workers ({len(rel['real'])})", f"random spammers ({(kind == 'random').sum()})",
-                           f"always-left spammers ({(kind == 'always-left').sum()})"])
+            shown = list(dict.fromkeys(rel["spammer_kind"]))
+            ax.hist([rel["real"], *(spam_rel[kind == k] for k in shown)], bins, stacked=True,
+                    label=[f"real workers ({len(rel['real'])})", *(f"{k} ({(kind == k).sum()})" for k in shown)])
             auc = result["spam"]["summary"]["0.2"]["auc"]
             ax.set_title(f"(c) Verdict reliability at 20 % spam (seed {first['seed']}); AUC mean "
                          f"{auc['verdict']['mean']:.3f} (NoisyBT skill: {auc['noisy_bt']['mean']:.3f})", fontsize=10)

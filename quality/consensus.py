@@ -132,8 +132,10 @@ def davidson_log_probs(d: np.ndarray, log_nu: np.ndarray) -> np.ndarray:
 
 def _davidson_map(votes: Votes, vote_weight: np.ndarray, n_items: int, tie_group: np.ndarray, n_tie_groups: int,
                   prior_sd: float, tie_prior: tuple[float, float], init_scores: np.ndarray | None = None,
-                  init_log_nu: np.ndarray | None = None, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and tie log-propensities maximising Σ w·log P(y) − |s|²/2σ² − Σ(λ−μ)²/2τ² (L-BFGS)."""
+                  init_log_nu: np.ndarray | None = None, max_iter: int = 200,
+                  max_log_nu: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and tie log-propensities maximising Σ w·log P(y) − |s|²/2σ² − Σ(λ−μ)²/2τ² (L-BFGS), each λ at most
+    `max_log_nu` when given."""
     from scipy import optimize  # loaded on use (~1.7 s): commands and web processes start without it
     a, b, y = votes.a, votes.b, votes.outcome
     mu, tau = tie_prior
@@ -155,9 +157,21 @@ def _davidson_map(votes: Votes, vote_weight: np.ndarray, n_items: int, tie_group
 
     theta0 = np.concatenate([np.zeros(n_items) if init_scores is None else init_scores,
                              np.full(n_tie_groups, mu) if init_log_nu is None else init_log_nu])
-    result = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B",
+    bounds = None
+    if max_log_nu is not None:
+        theta0[n_items:] = np.minimum(theta0[n_items:], max_log_nu)
+        bounds = optimize.Bounds(np.full(len(theta0), -np.inf),
+                                 np.r_[np.full(n_items, np.inf), np.full(n_tie_groups, max_log_nu)])
+    result = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
                                options={"maxiter": max_iter, "gtol": 1e-6})
     return result.x[:n_items], result.x[n_items:]
+
+
+def tie_ceiling(settings: ConsensusSettings, mu: float) -> float:
+    """The largest log ν an attentive rater may have: P(TIE | d = 0) = ν/(ν + 2) ≤ max_tie_share, and never below
+    two prior spreads above the data's own tie propensity (a project where everyone ties a lot keeps its raters)."""
+    share = min(max(settings.max_tie_share, 1e-6), 1 - 1e-6)
+    return max(float(np.log(2 * share / (1 - share))), mu + 2 * settings.tie_sd)
 
 
 def tie_prior_from(votes: Votes) -> float:
@@ -186,6 +200,11 @@ class ConsensusSettings:
     reliability_prior: tuple[float, float] = (4.0, 1.0)  # Beta(a, b) on η: a newcomer is presumed mostly attentive
     noise_prior: float = 1.0  # Dirichlet pseudo-count per outcome of a rater's noise distribution
     tie_sd: float = 1.0  # spread of raters' tie propensities (log ν) around the data's tie share
+    # The most an attentive rater ties two completions the consensus cannot tell apart (d = 0). Without a ceiling a
+    # rater who ties everything is "attentive" with ν → ∞ (ties explained, completions ignored) and keeps a high
+    # reliability; with it their ties are better explained as noise. LLMFAO's real workers tie at most 0.86 of their
+    # votes (on 7–14 votes; ≤ 0.70 with more).
+    max_tie_share: float = 0.9
     max_iter: int = 100
     tol: float = 1e-5  # on the relative change of the log-likelihood
 
@@ -309,7 +328,8 @@ def _fit(votes: Votes, settings: ConsensusSettings | None = None,
         eta = np.where(fixed, eta, new_eta)
         noise = np.where(fixed[:, None], noise, new_noise)
         scores, new_lam = _davidson_map(votes, w * gamma, n_items, r, n_raters, settings.prior_sd,
-                                        (mu, settings.tie_sd), scores, log_nu, max_iter=50)
+                                        (mu, settings.tie_sd), scores, log_nu, max_iter=50,
+                                        max_log_nu=tie_ceiling(settings, mu))
         log_nu = np.where(fixed, log_nu, new_lam)
     # A Beta posterior from the soft counts: 95 % interval of each rater's reliability.
     attentive_evidence = np.bincount(r, w * gamma, n_raters)

@@ -148,3 +148,37 @@ def test_batched_order_probabilities_match_the_laplace_blocks():
         expected.append(stats.norm.cdf((fit.scores[x] - fit.scores[y]) / np.sqrt(var)))
     assert np.allclose(batched, expected)
     assert fit.order_probability(int(a[0]), int(b[0])) == pytest.approx(batched[0])
+
+
+def _with_tiers(seed=0, n_tasks=300, good=6, tiers=2, per_task=3):
+    """Pairwise tasks; real raters tie close pairs (about a third of their votes); raters from `good` on tie
+    everything."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for t in range(n_tasks):
+        ids = [2 * t, 2 * t + 1]
+        quality = rng.normal(size=2)
+        for r in rng.choice(good + tiers, size=per_task, replace=False):
+            shown = list(rng.permutation(ids))
+            if r >= good:
+                order = [ids]
+            else:
+                noisy = quality + rng.normal(scale=0.4, size=2)
+                gap = noisy[0] - noisy[1]
+                order = [ids] if abs(gap) < 0.7 else [[ids[0]], [ids[1]]] if gap > 0 else [[ids[1]], [ids[0]]]
+            records.append((int(r), order, shown, t))
+    return records, good
+
+
+def test_raters_who_tie_everything_are_noise():
+    from quality.consensus import ConsensusSettings
+
+    records, good = _with_tiers()
+    fit = fit_consensus(collect_votes(records))
+    rel = dict(zip(fit.votes.raters, fit.reliability, strict=True))
+    share = np.mean([len(order) == 1 for r, order, _, _ in records if r < good])
+    assert 0.2 < share < 0.5  # the real raters do tie, often
+    assert max(rel[r] for r in rel if r >= good) < 0.4 and min(rel[r] for r in rel if r < good) > 0.9
+    # Without the ceiling on an attentive rater's tie propensity, ν absorbs their ties and they look attentive.
+    unbounded = fit_consensus(collect_votes(records), ConsensusSettings(max_tie_share=1 - 1e-9))
+    assert min(r for rater, r in zip(unbounded.votes.raters, unbounded.reliability, strict=True) if rater >= good) > 0.7
