@@ -29,7 +29,7 @@ def curve(project: Project) -> tuple[list[CurvePoint], list[int]]:
         for v in RewardModelVersion.objects.filter(project=project).exclude(status=RewardModelVersion.TRAINING)
         .only("number", "snapshot", "metrics", "promoted_at").order_by("number")
     ]
-    rankings = Ranking.objects.filter(task__project=project)
+    rankings = Ranking.objects.filter(task__project=project).from_people()  # human labels: the curve's x axis
     rounds = SelectionRound.objects.filter(project=project, status=SelectionRound.DONE).order_by("-created_at")
     marks = [rankings.filter(submitted_at__lte=r.created_at).count() for r in rounds[:MAX_ROUNDS_MARKED]]
     return points, sorted(marks)

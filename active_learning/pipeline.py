@@ -138,7 +138,7 @@ def candidate_pairs(project: Project, max_tasks: int = MAX_CANDIDATE_TASKS) -> C
 def labelled_comparisons(project: Project, limit: int = MAX_LABELLED_COMPARISONS) -> list[tuple[int, int]]:
     """(winner, loser) completion ids from every submitted ranking of the project (gold tasks included)."""
     out: list[tuple[int, int]] = []
-    rankings = Ranking.objects.filter(task__project=project).order_by("-submitted_at")
+    rankings = Ranking.objects.filter(task__project=project).from_people().order_by("-submitted_at")
     for order in rankings.values_list("order", flat=True):
         out.extend(ranking_to_pairs(order))
         if len(out) >= limit:

@@ -315,12 +315,19 @@ class RankingQuerySet(models.QuerySet):
         """Rankings made in Verdict by its raters: imported datasets carry no rater to judge (quality statistics)."""
         return self.filter(source=Ranking.RATER)
 
+    def from_people(self) -> RankingQuerySet:
+        """Human labels, made here or imported: what training, learning curves and the Goodhart watch count.
+        AI judges' rankings (feedback app) are machine feedback, kept apart."""
+        return self.exclude(source=Ranking.JUDGE)
+
 
 class Ranking(models.Model):
     FLAG_CHOICES = ["unsafe", "broken", "duplicate", "unsure"]
     RATER = "rater"
     IMPORTED = "imported"
-    SOURCES = [(RATER, "A rater in Verdict"), (IMPORTED, "Imported preference data")]
+    JUDGE = "judge"
+    SOURCES = [(RATER, "A rater in Verdict"), (IMPORTED, "Imported preference data"),
+               (JUDGE, "An AI judge (feedback app)")]
 
     assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="ranking")
     task = models.ForeignKey(RankingTask, on_delete=models.CASCADE, related_name="rankings")

@@ -9,6 +9,7 @@ asks (nor pays) twice, and a reply that could not be parsed is recorded as a fai
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -55,6 +56,9 @@ class Judge(models.Model):
     cost_per_1k_output = models.DecimalField(max_digits=10, decimal_places=6, default=0)
     budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True,
                                  help_text="Money this judge may spend in all; blank: no limit. A run stops there.")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                                on_delete=models.PROTECT, related_name="judge",
+                                help_text="The inactive account its rankings are made under (feedback.rankings).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,6 +95,8 @@ class JudgeVerdict(models.Model):
     outcome = models.CharField(max_length=8, choices=OUTCOMES)
     reply = models.TextField(blank=True, help_text="The judge's last reply, as sent (shown escaped).")
     error = models.CharField(max_length=500, blank=True)
+    ranking = models.ForeignKey("annotation.Ranking", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="judge_verdicts", help_text="The judge's ranking this verdict went into.")
     attempts = models.PositiveSmallIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)

@@ -25,6 +25,7 @@ def rater_rows(project: Project) -> list[dict]:
         rows.append({
             "rater_id": q.rater_id,
             "username": names.get(q.rater_id, str(q.rater_id)),
+            "is_judge": q.is_judge,
             "rankings": q.rankings,
             "evidence": _round(q.evidence, 1),
             "reliability": _round(q.reliability),

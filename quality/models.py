@@ -20,6 +20,8 @@ class RaterQuality(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rater_quality")
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rater_quality")
     rankings = models.PositiveIntegerField(default=0)
+    is_judge = models.BooleanField(default=False, help_text="An AI judge (feedback app), fitted like a rater; its "
+                                   "agreement is with the people only, and people's figures leave it out.")
     evidence = models.FloatField(default=0.0, help_text="Comparisons the estimate rests on (a K-way ranking: K−1).")
     reliability = models.FloatField(null=True, help_text="Share of the rater's votes explained by the completions.")
     reliability_low = models.FloatField(null=True)

@@ -46,13 +46,15 @@ class RankingRow:
     time_ms: int
     flags: list
     prompt_id: int
+    judge: bool = False  # an AI judge's ranking (feedback app): fitted like a rater's, never counted as a person's
 
 
 def read_rankings(project: Project) -> list[RankingRow]:
-    rows = (Ranking.objects.filter(task__project=project).from_raters().order_by("id")
+    """The rankings the consensus is fitted on: raters' and AI judges' (imported ones carry no rater to judge)."""
+    rows = (Ranking.objects.filter(task__project=project, source__in=[Ranking.RATER, Ranking.JUDGE]).order_by("id")
             .values_list("id", "task_id", "rater_id", "order", "display_order", "time_spent_ms", "flags",
-                         "task__prompt_id"))
-    return [RankingRow(*r) for r in rows.iterator(chunk_size=CHUNK)]
+                         "task__prompt_id", "source"))
+    return [RankingRow(*r[:-1], judge=r[-1] == Ranking.JUDGE) for r in rows.iterator(chunk_size=CHUNK)]
 
 
 def fit_project(rankings: list[RankingRow]) -> ConsensusFit:
@@ -180,18 +182,19 @@ def refresh_project(project: Project, progress: Progress | None = None) -> Quali
                                               unique_fields=["task"],
                                               update_fields=["order", "scores", "pairs", "confidence", "rankings",
                                                              "updated_at"])
-            pauses = pausing.apply_automatic(project, raters)
+            pauses = pausing.apply_automatic(project, [q for q in raters if not q.is_judge])
         confidences = [c.confidence for c in consensus]
         contested = sum(c < project.consensus_threshold for c in confidences)
         report.summary = {
             "rankings": len(rankings),
-            "raters": len(raters),
+            "raters": sum(not q.is_judge for q in raters),
+            "judges": sum(q.is_judge for q in raters),
             "tasks": len(consensus),
             "contested_tasks": contested,
             "confident_tasks": len(consensus) - contested,
             "confidence_histogram": confidence_histogram(confidences),
-            "flagged_raters": sum(bool(q.flags) for q in raters),
-            "unreliable_raters": sum(q.unreliable for q in raters),
+            "flagged_raters": sum(bool(q.flags) for q in raters if not q.is_judge),
+            "unreliable_raters": sum(q.unreliable for q in raters if not q.is_judge),
             "pauses": pauses,
             "em_iterations": fit.iterations,
             "converged": fit.converged,
@@ -221,9 +224,17 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
         add_ranking(s, r.order, r.display, r.time_ms, r.flags, gold.get(r.task_id))
     index = {key: i for i, key in enumerate(fit.votes.raters)}
     reliability = {rid: float(fit.reliability[i]) for rid, i in index.items()}
-    loo = leave_one_out_agreement(rankings, reliability)
+    # Agreement is people's among people; each judge is compared with the people alone, so a judge never sways a
+    # person's figure nor another judge's.
+    people = [r for r in rankings if not r.judge]
+    judges = {r.rater_id for r in rankings if r.judge}
+    loo = leave_one_out_agreement(people, reliability)
+    for judge in judges:
+        loo[judge] = leave_one_out_agreement(people + [r for r in rankings if r.rater_id == judge],
+                                             reliability).get(judge, (0, 0))
     speed = speed_scores({rid: s.median_time_s for rid, s in stats_of.items()
-                          if s.median_time_s is not None and s.rankings >= MIN_RANKINGS_FOR_SPEED})
+                          if s.median_time_s is not None and s.rankings >= MIN_RANKINGS_FOR_SPEED
+                          and rid not in judges})
     rows = []
     for rid, s in stats_of.items():
         i = index.get(rid)
@@ -239,7 +250,8 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
             gold_accuracy=s.gold_accuracy, gold_tasks=s.gold_tasks,
             loo_agreement=agree / compared if compared else None, loo_pairs=compared,
             position_bias=s.position_bias, position_expected=s.position_expected,
-            position_p=_binomial_p(s), median_time_s=s.median_time_s, speed_z=speed.get(rid),
+            position_p=_binomial_p(s), median_time_s=None if rid in judges else s.median_time_s,
+            speed_z=speed.get(rid), is_judge=rid in judges,
         )
         q.flags = rater_flags(q, project)
         rows.append(q)

@@ -10,6 +10,8 @@ from config.api_contract import StrictJSONTypes
 class RaterQualitySerializer(serializers.Serializer):
     rater_id = serializers.IntegerField()
     username = serializers.CharField()
+    is_judge = serializers.BooleanField(help_text="An AI judge: its agreement is with the people only, and people's "
+                                        "figures leave it out.")
     rankings = serializers.IntegerField()
     evidence = serializers.FloatField(help_text="Comparisons the estimate rests on (a K-way ranking counts K−1).")
     reliability = serializers.FloatField(allow_null=True, help_text="Share of the rater's votes explained by the "
@@ -19,7 +21,8 @@ class RaterQualitySerializer(serializers.Serializer):
     tie_propensity = serializers.FloatField(allow_null=True)
     gold_accuracy = serializers.FloatField(allow_null=True)
     gold_tasks = serializers.IntegerField()
-    loo_agreement = serializers.FloatField(allow_null=True, help_text="Agreement with the other raters' consensus.")
+    loo_agreement = serializers.FloatField(allow_null=True, help_text="Agreement with the other raters' consensus "
+                                           "(people's: a judge's is with the people).")
     loo_pairs = serializers.IntegerField()
     position_bias = serializers.FloatField(allow_null=True)
     position_expected = serializers.FloatField(allow_null=True)

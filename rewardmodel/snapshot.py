@@ -118,8 +118,9 @@ def snapshot_hash(records: list) -> str:
 
 
 def trainable_rankings(project_id: int):
-    """The rankings training learns from: unflagged ones (flagged ones are left out, as in the TRL export)."""
-    return Ranking.objects.filter(task__project_id=project_id, flags=[])
+    """The rankings training learns from: people's unflagged ones (flagged ones are left out, as in the TRL export;
+    AI judges' rankings are not trained on)."""
+    return Ranking.objects.filter(task__project_id=project_id, flags=[]).from_people()
 
 
 def build_snapshot(project_id: int, ranking_ids: list[int] | None = None, source: str = "rankings") -> Snapshot:

@@ -95,7 +95,7 @@ def rater_disagreement(run: PolicyRun, after_ranking: int) -> tuple[int, float |
     rankings of the run's routed groups with ids above ``after_ranking``."""
     tasks = RankingTask.objects.filter(pk__in=CapturedSample.objects.filter(run=run, task__isnull=False)
                                        .values("task_id"))
-    rankings = list(Ranking.objects.filter(task__in=tasks, pk__gt=after_ranking).order_by("id")
+    rankings = list(Ranking.objects.filter(task__in=tasks, pk__gt=after_ranking).from_people().order_by("id")
                     .values_list("id", "order")[:10_000])
     if not rankings:
         return 0, None, after_ranking

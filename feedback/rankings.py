@@ -1,0 +1,70 @@
+"""A judge's verdicts on a task become a ranking, made under the judge's own inactive account with
+``source="judge"``: the quality app fits the judge's reliability like a rater's, while training, learning curves
+and rater statistics count people only (``Ranking.objects.from_people()``, ``from_raters()``).
+
+The order is Copeland's: completions by their pairwise wins (a tie or an inconsistent pair gives half a win each),
+equal wins tied. A task with a failed pair gets no ranking: what is missing is not guessed.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Assignment, Ranking
+from feedback.judging import PairOutcome
+from feedback.models import Judge, JudgeVerdict
+
+
+def account_of(judge: Judge):
+    """The judge's user: inactive, no usable password, so nobody can sign in as it; made on first use."""
+    if judge.user_id is None:
+        with transaction.atomic():
+            judge = Judge.objects.select_for_update().get(pk=judge.pk)
+            if judge.user_id is None:
+                user = get_user_model()(username=f"judge-{judge.pk}", is_active=False,
+                                        first_name=judge.name[:150])
+                user.set_unusable_password()
+                user.save()
+                judge.user = user
+                judge.save(update_fields=["user"])
+    return judge.user
+
+
+def copeland_order(completion_ids: list[int], outcomes: list[PairOutcome]) -> list[list[int]]:
+    wins = dict.fromkeys(completion_ids, 0.0)
+    for o in outcomes:
+        if o.winner_id is None:
+            wins[o.first_id] += 0.5
+            wins[o.second_id] += 0.5
+        else:
+            wins[o.winner_id] += 1.0
+    order: list[list[int]] = []
+    for cid in sorted(completion_ids, key=lambda c: (-wins[c], c)):
+        if order and wins[order[-1][0]] == wins[cid]:
+            order[-1].append(cid)
+        else:
+            order.append([cid])
+    return order
+
+
+def record_ranking(judge: Judge, task, outcomes: list[PairOutcome]) -> Ranking | None:
+    """The judge's ranking of `task` from its pair outcomes (None when a pair failed); once per judge and task."""
+    if not outcomes or any(o.failed for o in outcomes):
+        return None
+    user = account_of(judge)
+    existing = Ranking.objects.filter(task=task, rater=user).first()
+    if existing is not None:
+        return existing
+    ids = sorted({o.first_id for o in outcomes} | {o.second_id for o in outcomes})
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = Assignment.objects.create(task=task, rater=user, status=Assignment.SUBMITTED, leased_at=now,
+                                               expires_at=now, display_order=ids)
+        ranking = Ranking.objects.create(assignment=assignment, task=task, rater=user,
+                                         order=copeland_order(ids, outcomes), display_order=ids,
+                                         source=Ranking.JUDGE, original_rater=f"judge:{judge.name}"[:200])
+        JudgeVerdict.objects.filter(judge=judge, task=task, first_id__in=ids, second_id__in=ids,
+                                    ranking__isnull=True).update(ranking=ranking)
+    return ranking
