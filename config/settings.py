@@ -324,4 +324,6 @@ LOGGING = {
     "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": os.environ.get("VERDICT_LOG_LEVEL", "INFO")},
+    # The judges' HTTP client logs every request at INFO: one line per question is noise, failures surface anyway.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "openai")},
 }

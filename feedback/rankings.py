@@ -21,14 +21,15 @@ def account_of(judge: Judge):
     """The judge's user: inactive, no usable password, so nobody can sign in as it; made on first use."""
     if judge.user_id is None:
         with transaction.atomic():
-            judge = Judge.objects.select_for_update().get(pk=judge.pk)
-            if judge.user_id is None:
+            locked = Judge.objects.select_for_update().get(pk=judge.pk)
+            if locked.user_id is None:
                 user = get_user_model()(username=f"judge-{judge.pk}", is_active=False,
                                         first_name=judge.name[:150])
                 user.set_unusable_password()
                 user.save()
-                judge.user = user
-                judge.save(update_fields=["user"])
+                locked.user = user
+                locked.save(update_fields=["user"])
+        judge.user = locked.user  # the caller's object too: a later call must not make a second account
     return judge.user
 
 
