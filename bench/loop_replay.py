@@ -94,29 +94,34 @@ def step_curve(record: dict, checkpoints: list[int]) -> tuple[np.ndarray, np.nda
 
 
 def compare(curves: dict[str, list[np.ndarray]], labels: np.ndarray, boot: int = 2000, seed: int = 0) -> dict:
-    """Paired by seed: routing's labels to reach plain's final accuracy ÷ plain's own, and the AUC gain."""
-    plain, routing = np.stack(curves["plain"]), np.stack(curves["routing"])  # (seeds, checkpoints, test)
-    n_seeds, _, n_test = plain.shape
+    """Paired by seed: routing's labels to reach plain's final accuracy ÷ plain's own, and the AUC gain. Each seed's
+    curves are (checkpoints, its test pairs); test sets differ in size between seeds (whole prompts go to the test
+    set), so a resample draws seeds, then each drawn seed's own test pairs, the same ones for both arms."""
+    plain, routing = curves["plain"], curves["routing"]
+    n_seeds = len(plain)
     rng = np.random.default_rng(seed)
 
-    def measures(p: np.ndarray, r: np.ndarray) -> tuple[float, float]:
-        pa, ra = p.mean(axis=(0, 2)), r.mean(axis=(0, 2))  # mean test accuracy per checkpoint
+    def measures(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+        pa = np.mean([p.mean(axis=1) for p, _ in pairs], axis=0)  # mean test accuracy per checkpoint
+        ra = np.mean([r.mean(axis=1) for _, r in pairs], axis=0)
         return labels_to_reach(labels, ra, pa[-1]) / labels_to_reach(labels, pa, pa[-1]), float(np.mean(ra - pa))
 
-    ratio, gain = measures(plain, routing)
+    ratio, gain = measures(list(zip(plain, routing, strict=True)))
     ratios, gains = [], []
     for _ in range(boot):
-        s = rng.integers(0, n_seeds, n_seeds)
-        t = rng.integers(0, n_test, n_test)
-        r_, g_ = measures(plain[s][:, :, t], routing[s][:, :, t])
+        drawn = []
+        for s in rng.integers(0, n_seeds, n_seeds):
+            t = rng.integers(0, plain[s].shape[1], plain[s].shape[1])
+            drawn.append((plain[s][:, t], routing[s][:, t]))
+        r_, g_ = measures(drawn)
         ratios.append(r_)
         gains.append(g_)
     ratios, gains = np.array(ratios), np.array(gains)
     finite = ratios[np.isfinite(ratios)]
     hi = float(np.quantile(ratios, 0.975)) if len(finite) >= 0.975 * len(ratios) else None
     return {
-        "plain_accuracy": plain.mean(axis=(0, 2)).round(4).tolist(),
-        "routing_accuracy": routing.mean(axis=(0, 2)).round(4).tolist(),
+        "plain_accuracy": np.mean([p.mean(axis=1) for p in plain], axis=0).round(4).tolist(),
+        "routing_accuracy": np.mean([r.mean(axis=1) for r in routing], axis=0).round(4).tolist(),
         "label_ratio": float(ratio),
         "label_ratio_ci95": [float(np.quantile(finite, 0.025)) if len(finite) else None, hi],
         "auc_gain": gain,
@@ -193,6 +198,8 @@ def main() -> None:
     ap.add_argument("--redis", default=os.environ.get("REPLAY_REDIS", "redis://127.0.0.1:6379/14"))
     ap.add_argument("--beat-seconds", type=int, default=5)
     ap.add_argument("--out", default=str(RESULTS / "loop_replay.json"))
+    ap.add_argument("--keep", default="", help="an earlier run's work folder: its finished records ({arm}-{seed}.json) "
+                    "are read instead of replayed again")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -216,6 +223,13 @@ def main() -> None:
         for seed in args.seeds:
             for arm in ("plain", "routing"):
                 state = work / f"{arm}-{seed}.json"
+                kept = Path(args.keep) / state.name if args.keep else None
+                if kept is not None and kept.is_file() and json.loads(kept.read_text()).get("finished"):
+                    record = json.loads(kept.read_text())
+                    record["wall_s"] = round(record.get("elapsed_s", 0.0), 1)
+                    runs[arm].append(record)
+                    print(f"{arm} seed {seed}: kept from {kept}", flush=True)
+                    continue
                 argv = ["replay_raters", "--url", url, "--dataset", args.dataset, "--arm", arm, "--seed", str(seed),
                         "--strategy", args.strategy, "--budget", str(args.budget), "--retrain-every",
                         str(args.retrain_every), "--test-size", str(args.test_size), "--raters", str(args.raters),
