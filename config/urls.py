@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("annotation.api_urls")),
     path("api/", include("quality.api_urls")),
     path("api/", include("rewardmodel.api_urls")),
+    path("api/", include("feedback.api_urls")),
     path("api/", include("serving.api_urls")),
     path("api/", include("active_learning.api_urls")),
     re_path(r"^api/", api_not_found),  # unknown API paths answer JSON too

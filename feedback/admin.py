@@ -4,7 +4,7 @@ and read what they said, failures included. Replies are model output: shown as t
 from django.contrib import admin
 from django.db.models import Count, Q, Sum
 
-from feedback.models import Judge, JudgeVerdict
+from feedback.models import Judge, JudgeRun, JudgeVerdict
 
 
 @admin.register(Judge)
@@ -48,3 +48,20 @@ class JudgeVerdictAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # verdicts come from judges, not from people
+
+
+@admin.register(JudgeRun)
+class JudgeRunAdmin(admin.ModelAdmin):
+    """Runs on the workers, with progress; start one from the API or `manage.py judge_tasks` (in-process)."""
+
+    list_display = ["id", "judge", "status", "progress_shown", "attempts", "message", "created_at", "finished_at"]
+    list_filter = ["status", "judge"]
+    list_select_related = ["judge"]
+    readonly_fields = [f.name for f in JudgeRun._meta.fields]
+
+    @admin.display(description="progress")
+    def progress_shown(self, obj):
+        return f"{obj.tasks_done}/{obj.tasks_total}" if obj.tasks_total else "–"
+
+    def has_add_permission(self, request):
+        return False

@@ -109,3 +109,35 @@ class JudgeVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge.name}: {self.first_id} vs {self.second_id} → {self.outcome}"
+
+
+class JudgeRun(models.Model):
+    """One run of a judge over its project's unranked tasks, as a Celery job (feedback.tasks.run_judge_job) with
+    progress. A lost worker's job is delivered again and continues: answered questions are never asked twice."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATUSES = [(QUEUED, "Queued"), (RUNNING, "Running"), (DONE, "Done"), (FAILED, "Failed")]
+
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tasks at most; blank: every pending one.")
+    tasks_done = models.PositiveIntegerField(default=0)
+    tasks_total = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True, help_text="feedback.runs.RunSummary, when it ends.")
+    message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Deliveries of the job (more than one: a lost worker).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.judge.name} run {self.pk} ({self.status}, {self.tasks_done}/{self.tasks_total})"
+
+    @property
+    def progress(self) -> float:
+        return self.tasks_done / self.tasks_total if self.tasks_total else (1.0 if self.status == self.DONE else 0.0)

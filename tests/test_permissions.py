@@ -16,6 +16,7 @@ from annotation.assignment import next_assignment
 from annotation.models import Membership, Project
 from annotation.permissions import MANAGE, RATE, SEE, project_for
 from annotation.submission import RankingPayload, submit_ranking
+from feedback.models import Judge
 from serving.models import PolicyRun
 
 CALLERS = ("anonymous", "bad_token", "outsider", "rater", "manager", "staff", "superuser")
@@ -50,9 +51,11 @@ def world(db, make_user, make_task):
     leased = next_assignment(project, users["rater"])
     rnd = SelectionRound.objects.create(project=project, strategy="random", batch_size=1, status=SelectionRound.DONE)
     policy_run = PolicyRun.objects.create(project=project, name="grpo")
+    judge = Judge.objects.create(project=project, name="llm", base_url="http://127.0.0.1:9/v1", model="m",
+                                 enabled=False)  # disabled: a permitted start answers 400 and queues nothing
     RoutingAudit.objects.create(project=project, eval_pairs=0, results={}, reason="matrix")
     return {"project": project, "users": users, "task": done.task, "ranking": ranking, "assignment": leased,
-            "round": rnd, "policy_run": policy_run}
+            "round": rnd, "policy_run": policy_run, "judge": judge}
 
 
 def api_client(world, caller: str) -> APIClient:
@@ -99,6 +102,10 @@ def api_cases(w) -> list[tuple[str, str, object, dict]]:
         ("get", f"/api/projects/{p}/active-learning/audit/", None, MANAGERS),
         ("get", f"/api/projects/{p}/policy-runs/", None, MANAGERS),
         ("get", f"/api/projects/{p}/policy-runs/{run}/watch/", None, MANAGERS),
+        ("get", f"/api/projects/{p}/judges/", None, MANAGERS),
+        ("post", f"/api/projects/{p}/judges/{w['judge'].pk}/runs/", {},
+         _with(MANAGERS, manager=400, staff=400, superuser=400)),
+        ("get", f"/api/projects/{p}/judge-runs/", None, MANAGERS),
     ]
 
 
