@@ -224,8 +224,8 @@ def main() -> None:
             for arm in ("plain", "routing"):
                 state = work / f"{arm}-{seed}.json"
                 kept = Path(args.keep) / state.name if args.keep else None
-                if kept is not None and kept.is_file() and json.loads(kept.read_text()).get("finished"):
-                    record = json.loads(kept.read_text())
+                record = json.loads(kept.read_text()) if kept is not None and kept.is_file() else {}
+                if record.get("finished"):
                     record["wall_s"] = round(record.get("elapsed_s", 0.0), 1)
                     runs[arm].append(record)
                     print(f"{arm} seed {seed}: kept from {kept}", flush=True)

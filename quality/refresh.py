@@ -229,8 +229,10 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
     people = [r for r in rankings if not r.judge]
     judges = {r.rater_id for r in rankings if r.judge}
     loo = leave_one_out_agreement(people, reliability)
-    for judge in judges:
-        loo[judge] = leave_one_out_agreement(people + [r for r in rankings if r.rater_id == judge],
+    for judge in judges:  # agreement is per task: only the tasks this judge ranked need the people's rows again
+        own = [r for r in rankings if r.rater_id == judge]
+        tasks = {r.task_id for r in own}
+        loo[judge] = leave_one_out_agreement([r for r in people if r.task_id in tasks] + own,
                                              reliability).get(judge, (0, 0))
     speed = speed_scores({rid: s.median_time_s for rid, s in stats_of.items()
                           if s.median_time_s is not None and s.rankings >= MIN_RANKINGS_FOR_SPEED

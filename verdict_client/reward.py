@@ -50,12 +50,11 @@ class VerdictReward:
                  name: str = "verdict"):
         if not 1 <= batch_size <= MAX_ITEMS:
             raise ValueError(f"batch_size must be between 1 and {MAX_ITEMS}")
-        self.client = ApiClient(base_url, token, timeout=timeout)
+        self.client = ApiClient(base_url, token, timeout=timeout, retries=retries)
         self.project = int(project)
         self.run = run
         self.version = version
         self.batch_size = batch_size
-        self.retries = retries
         self.__name__ = name  # TRL logs rewards under the function's name
         self.last_version: int | None = None  # the version that answered the latest call (hot-swaps show here)
         self.captured = 0  # samples the project kept, over this object's life
@@ -72,8 +71,7 @@ class VerdictReward:
                 body["version"] = self.version
             if self.run:
                 body["capture"] = {"run": self.run, "step": step}
-            _, answer = self.client.request("POST", f"/api/projects/{self.project}/score/", body,
-                                            retries=self.retries)
+            _, answer = self.client.post(f"/api/projects/{self.project}/score/", body)
             rewards.extend(float(s) for s in answer["scores"])
             self.last_version = answer["version"]
             self.captured += answer.get("captured", 0)
