@@ -139,7 +139,7 @@ class ProjectAdmin(VisibleTextAdmin, admin.ModelAdmin):
     fields = ("name", "description", "guidelines", "k", "overlap", "criteria", "lease_minutes", "reask_share",
               "eval_share",
               "edit_window_s", "max_prompt_chars", "max_completion_chars", "max_unbroken_run",
-              "min_overlap", "max_overlap", "consensus_threshold", "gold_rate", "reliability_threshold",
+              "min_overlap", "max_overlap", "consensus_threshold", "judge_trust", "gold_rate", "reliability_threshold",
               "min_rater_evidence", "pause_unreliable", "created_at")
 
     def get_queryset(self, request):

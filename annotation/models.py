@@ -114,6 +114,11 @@ class Project(models.Model):
         help_text="Comparisons (a K-way ranking counts K−1) a rater needs before they can be flagged.")
     pause_unreliable = models.BooleanField(
         default=False, help_text="Pause flagged raters from assignment (every pause and un-pause is recorded).")
+    judge_trust = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Hybrid routing (dynamic overlap with AI judges): a task an AI judge has ranked needs no human at "
+        "all when its consensus is confident and the lower end of that judge's reliability interval is at least "
+        "this (0.5–1). Blank: every task gets at least min_overlap people.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -288,7 +293,8 @@ class Assignment(models.Model):
     LEASED = "leased"
     SUBMITTED = "submitted"
     SKIPPED = "skipped"
-    STATUSES = [(LEASED, "Leased"), (SUBMITTED, "Submitted"), (SKIPPED, "Skipped")]
+    JUDGED = "judged"  # an AI judge's vote (feedback app): it holds none of the task's slots for people
+    STATUSES = [(LEASED, "Leased"), (SUBMITTED, "Submitted"), (SKIPPED, "Skipped"), (JUDGED, "Judged by an AI judge")]
 
     task = models.ForeignKey(RankingTask, on_delete=models.CASCADE, related_name="assignments")
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")

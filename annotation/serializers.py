@@ -56,6 +56,7 @@ class ProjectSerializer(StrictJSONTypes, serializers.ModelSerializer):
             "consensus_threshold",
             "gold_rate",
             "reliability_threshold",
+            "judge_trust",
             "min_rater_evidence",
             "pause_unreliable",
             "created_at",

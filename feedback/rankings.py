@@ -1,6 +1,8 @@
 """A judge's verdicts on a task become a ranking, made under the judge's own inactive account with
 ``source="judge"``: the quality app fits the judge's reliability like a rater's, while training, learning curves
-and rater statistics count people only (``Ranking.objects.from_people()``, ``from_raters()``).
+and rater statistics count people only (``Ranking.objects.from_people()``, ``from_raters()``). The ranking is sent
+as ``ranking_submitted`` like a person's, so with dynamic overlap the quality app re-decides how many people the
+task still needs (hybrid routing); its assignment is ``judged``, holding none of the people's slots.
 
 The order is Copeland's: completions by their pairwise wins (a tie or an inconsistent pair gives half a win each),
 equal wins tied. A task with a failed pair gets no ranking: what is missing is not guessed.
@@ -12,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Assignment, Ranking
+from annotation.models import Assignment, Ranking, RankingTask
+from annotation.signals import ranking_submitted
 from feedback.judging import PairOutcome
 from feedback.models import Judge, JudgeVerdict
 
@@ -61,11 +64,19 @@ def record_ranking(judge: Judge, task, outcomes: list[PairOutcome]) -> Ranking |
     ids = sorted({o.first_id for o in outcomes} | {o.second_id for o in outcomes})
     now = timezone.now()
     with transaction.atomic():
-        assignment = Assignment.objects.create(task=task, rater=user, status=Assignment.SUBMITTED, leased_at=now,
+        # Locked as a person's submission locks it: the quality receiver re-decides the task's overlap.
+        locked = RankingTask.objects.select_for_update().select_related("project").get(pk=task.pk)
+        assignment = Assignment.objects.create(task=locked, rater=user, status=Assignment.JUDGED, leased_at=now,
                                                expires_at=now, display_order=ids)
-        ranking = Ranking.objects.create(assignment=assignment, task=task, rater=user,
+        ranking = Ranking.objects.create(assignment=assignment, task=locked, rater=user,
                                          order=copeland_order(ids, outcomes), display_order=ids,
                                          source=Ranking.JUDGE, original_rater=f"judge:{judge.name}"[:200])
-        JudgeVerdict.objects.filter(judge=judge, task=task, first_id__in=ids, second_id__in=ids,
+        JudgeVerdict.objects.filter(judge=judge, task=locked, first_id__in=ids, second_id__in=ids,
                                     ranking__isnull=True).update(ranking=ranking)
+        # Hybrid routing: the judge votes first, and is not counted among the task's people (submitted_count).
+        before = (locked.target_overlap, locked.status)
+        ranking_submitted.send(sender=Ranking, ranking=ranking, task=locked, created=True)
+        if (locked.target_overlap, locked.status) != before:
+            RankingTask.objects.filter(pk=locked.pk).update(target_overlap=locked.target_overlap,
+                                                            status=locked.status)
     return ranking

@@ -23,6 +23,42 @@ METRICS = ("nominal", "ordinal", "interval", "ratio")
 Order = Sequence[Sequence[int]]
 
 
+def wilson(correct: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion (ties count half, so `correct` may be fractional)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # At p = 0 or 1 an end of the interval is p itself; rounding must not put p outside it.
+    return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))
+
+
+def plurality_agreement(own: Iterable[tuple[int, Order]], others: Iterable[tuple[int, Order]]) -> tuple[int, int]:
+    """(agreeing, compared) pairs of `own` (task id, order) rankings against the plurality of the `others` on the
+    same task and pair: the call (this one better, the other better, a tie) most of them made, strictly. Compared
+    only where both call a winner — how an AI judge's agreement with a crowd is usually reported (LLMFAO: GPT-4
+    0.746 against the crowd's majority), so the platform's figure is the literature's.
+    """
+    by_task: dict[int, list[dict[int, float]]] = defaultdict(list)
+    for task_id, order in others:
+        by_task[task_id].append(rank_positions(order))
+    agree = compared = 0
+    for task_id, order in own:
+        mine = rank_positions(order)
+        people = by_task.get(task_id, [])
+        for a, b in combinations(sorted(mine), 2):
+            if mine[a] == mine[b]:
+                continue
+            calls = [(p[a] < p[b]) - (p[a] > p[b]) for p in people if a in p and b in p]
+            counts = sorted(((calls.count(c), c) for c in (1, -1, 0)), reverse=True)
+            if counts[0][0] == 0 or counts[0][0] == counts[1][0] or counts[0][1] == 0:
+                continue
+            compared += 1
+            agree += counts[0][1] == ((mine[a] < mine[b]) - (mine[a] > mine[b]))
+    return agree, compared
+
+
 # --- ranks and pairwise relations ---------------------------------------------------------------
 
 

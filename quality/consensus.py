@@ -414,3 +414,87 @@ def laplace_covariance(fit: ConsensusFit) -> dict[int, tuple[np.ndarray, np.ndar
             result[int(unique[blk])] = (members_of[blk], cov[slot[blk]])
     return result
 
+
+
+# --- AI judges: measured against the people, never shaping the scores they are measured on ------------------------
+
+
+def fit_with_judges(votes: Votes, judges: set, settings: ConsensusSettings | None = None) -> ConsensusFit:
+    """The consensus when some raters (keys in `judges`) are AI judges.
+
+    A judge votes on every pair, transitively and without fatigue. In a joint fit its votes are so easily explained by
+    scores fitted to them that it captures the consensus: on LLMFAO with one vote per pair held out, GPT-4 came out at
+    reliability 0.995 (0.80 with every vote), and its weight then overrode the people. So the scores a judge is
+    measured against are the people's: (1) the people's votes alone are fitted jointly, as without judges; (2) each
+    judge's reliability, tie propensity and noise are fitted by EM against those fixed scores; (3) the consensus of
+    everyone is fitted with every rater held at those estimates, so a judge's votes count at its measured weight.
+    """
+    settings = settings or ConsensusSettings()
+    judge_index = [i for i, key in enumerate(votes.raters) if key in judges]
+    if not judge_index:
+        return fit_consensus(votes, settings)
+    is_judge_vote = np.isin(votes.rater, judge_index)
+    people = _reindexed(votes.subset(~is_judge_vote))
+    base = fit_consensus(people, settings)
+    score_of = dict(zip(people.items, base.scores, strict=True))
+    scores = np.array([score_of.get(key, 0.0) for key in votes.items])
+    people_row = {key: i for i, key in enumerate(people.raters)}
+    mu = tie_prior_from(people)
+    fixed, interval = {}, {}
+    for i, key in enumerate(votes.raters):
+        if i in judge_index:
+            own = votes.subset(votes.rater == i)
+            eta, log_nu, noise, low, high = _rater_against(own, scores, settings, mu)
+        else:
+            j = people_row[key]
+            eta, log_nu, noise = base.reliability[j], base.log_nu[j], base.noise[j]
+            low, high = base.reliability_low[j], base.reliability_high[j]
+        fixed[i] = (float(eta), float(log_nu), list(noise))
+        interval[i] = (float(eta), float(low), float(high))
+    fit = fit_consensus(votes, settings, fixed_raters=fixed)
+    for i, (eta, low, high) in interval.items():  # each rater's own estimate, not one more E-step on the mixture
+        fit.reliability[i], fit.reliability_low[i], fit.reliability_high[i] = eta, low, high
+    return fit
+
+
+def _reindexed(votes: Votes) -> Votes:
+    """The same votes with dense rater and item indices (a subset may leave gaps)."""
+    raters, rater_index = np.unique(votes.rater, return_inverse=True)
+    items, item_index = np.unique(np.r_[votes.a, votes.b], return_inverse=True)
+    n = len(votes)
+    groups = None if votes.groups is None else votes.groups[items]
+    return Votes.from_arrays(rater_index, item_index[:n], item_index[n:], votes.outcome, votes.weight,
+                             [votes.items[i] for i in items] if votes.items else items.tolist(),
+                             [votes.raters[r] for r in raters] if votes.raters else raters.tolist(), groups)
+
+
+def _rater_against(votes: Votes, scores: np.ndarray, settings: ConsensusSettings, mu: float, max_iter: int = 100):
+    """One rater's (η, log ν, noise, 95 % interval of η) by EM with the completions' scores held fixed."""
+    from scipy import optimize, stats  # loaded on use (~1.7 s): commands and web processes start without it
+    ra, rb = settings.reliability_prior
+    d, y, w = scores[votes.a] - scores[votes.b], votes.outcome, votes.weight
+    rows = np.arange(len(y))
+    eta, log_nu, noise = ra / (ra + rb), mu, np.full(3, 1 / 3)
+    ceiling = tie_ceiling(settings, mu)
+    gamma = np.ones(len(y))
+    for _ in range(max_iter):
+        p_model = np.exp(davidson_log_probs(d, np.full(len(y), log_nu))[rows, y])
+        attentive = eta * p_model
+        gamma = attentive / np.maximum(attentive + (1 - eta) * noise[y], 1e-300)
+        new_eta = (ra + (w * gamma).sum()) / (ra + rb + w.sum())
+        counts = np.bincount(y, w * (1 - gamma), 3)
+        noise = (counts + settings.noise_prior) / (counts.sum() + 3 * settings.noise_prior)
+
+        def objective(lam, weight=w * gamma):
+            lp = davidson_log_probs(d, np.full(len(y), lam))[rows, y]
+            return -(weight * lp).sum() + (lam - mu) ** 2 / (2 * settings.tie_sd**2)
+
+        log_nu = float(optimize.minimize_scalar(objective, bounds=(mu - 10, ceiling), method="bounded").x)
+        if abs(new_eta - eta) < 1e-6:
+            eta = new_eta
+            break
+        eta = new_eta
+    attentive_evidence = float((w * gamma).sum())
+    alpha, beta = ra + attentive_evidence, rb + float(w.sum()) - attentive_evidence
+    return (alpha / (alpha + beta), log_nu, noise, float(stats.beta.ppf(0.025, alpha, beta)),
+            float(stats.beta.ppf(0.975, alpha, beta)))

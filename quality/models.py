@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models import Project, Ranking, RankingTask
+from quality.agreement import wilson
 
 
 class RaterQuality(models.Model):
@@ -32,6 +33,10 @@ class RaterQuality(models.Model):
     gold_tasks = models.PositiveIntegerField(default=0)
     loo_agreement = models.FloatField(null=True, help_text="Agreement with the consensus of the task's other raters.")
     loo_pairs = models.PositiveIntegerField(default=0)
+    crowd_agreement = models.FloatField(
+        null=True, help_text="AI judges: agreement with the plurality of the people on the same pairs, where both call "
+        "a winner (quality.agreement.plurality_agreement); the judge's calibration.")
+    crowd_pairs = models.PositiveIntegerField(default=0)
     position_bias = models.FloatField(null=True, help_text="How often the completion shown first was ranked top.")
     position_expected = models.FloatField(null=True, help_text="What position_bias would be by chance (≈ 1/K).")
     position_p = models.FloatField(null=True, help_text="Binomial test of position_bias against position_expected.")
@@ -51,6 +56,13 @@ class RaterQuality(models.Model):
     @property
     def unreliable(self) -> bool:
         return self.UNRELIABLE in (self.flags or [])
+
+    @property
+    def crowd_interval(self) -> tuple[float, float] | None:
+        """95 % Wilson interval of crowd_agreement."""
+        if self.crowd_agreement is None:
+            return None
+        return wilson(self.crowd_agreement * self.crowd_pairs, self.crowd_pairs)
 
     def weight_when(self, paused: bool) -> float:
         """The one rule for a rater's training weight: 0 while paused or unreliable, else the reliability (1 while

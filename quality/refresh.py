@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from annotation.models import Project, Ranking, RankingTask
 from quality import pausing
-from quality.agreement import RaterStats, add_ranking, rank_positions
-from quality.consensus import ConsensusFit, collect_votes, fit_consensus
+from quality.agreement import RaterStats, add_ranking, plurality_agreement, rank_positions
+from quality.consensus import ConsensusFit, collect_votes, fit_consensus, fit_with_judges
 from quality.models import QualityReport, RaterQuality, TaskConsensus
 from quality.overlap import task_confidence
 
@@ -58,8 +58,11 @@ def read_rankings(project: Project) -> list[RankingRow]:
 
 
 def fit_project(rankings: list[RankingRow]) -> ConsensusFit:
-    """The joint fit; items are completion ids, raters user ids, Laplace blocks the prompts."""
-    return fit_consensus(collect_votes((r.rater_id, r.order, r.display, r.prompt_id) for r in rankings))
+    """The joint fit; items are completion ids, raters user ids, Laplace blocks the prompts. AI judges are measured
+    against the people's consensus (``fit_with_judges``), never fitted into the scores they are measured on."""
+    votes = collect_votes((r.rater_id, r.order, r.display, r.prompt_id) for r in rankings)
+    judges = {r.rater_id for r in rankings if r.judge}
+    return fit_with_judges(votes, judges) if judges else fit_consensus(votes)
 
 
 def task_consensus_rows(fit: ConsensusFit, rankings: list[RankingRow]) -> list[TaskConsensus]:
@@ -229,11 +232,14 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
     people = [r for r in rankings if not r.judge]
     judges = {r.rater_id for r in rankings if r.judge}
     loo = leave_one_out_agreement(people, reliability)
+    crowd: dict[int, tuple[int, int]] = {}
     for judge in judges:  # agreement is per task: only the tasks this judge ranked need the people's rows again
         own = [r for r in rankings if r.rater_id == judge]
         tasks = {r.task_id for r in own}
-        loo[judge] = leave_one_out_agreement([r for r in people if r.task_id in tasks] + own,
-                                             reliability).get(judge, (0, 0))
+        theirs = [r for r in people if r.task_id in tasks]
+        loo[judge] = leave_one_out_agreement(theirs + own, reliability).get(judge, (0, 0))
+        crowd[judge] = plurality_agreement(((r.task_id, r.order) for r in own),
+                                           ((r.task_id, r.order) for r in theirs))
     speed = speed_scores({rid: s.median_time_s for rid, s in stats_of.items()
                           if s.median_time_s is not None and s.rankings >= MIN_RANKINGS_FOR_SPEED
                           and rid not in judges})
@@ -251,6 +257,8 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
             noise=[round(float(v), 4) for v in fit.noise[i]] if i is not None else [],
             gold_accuracy=s.gold_accuracy, gold_tasks=s.gold_tasks,
             loo_agreement=agree / compared if compared else None, loo_pairs=compared,
+            crowd_agreement=crowd[rid][0] / crowd[rid][1] if crowd.get(rid, (0, 0))[1] else None,
+            crowd_pairs=crowd.get(rid, (0, 0))[1],
             position_bias=s.position_bias, position_expected=s.position_expected,
             position_p=_binomial_p(s), median_time_s=None if rid in judges else s.median_time_s,
             speed_z=speed.get(rid), is_judge=rid in judges,

@@ -24,6 +24,11 @@ class RaterQualitySerializer(serializers.Serializer):
     loo_agreement = serializers.FloatField(allow_null=True, help_text="Agreement with the other raters' consensus "
                                            "(people's: a judge's is with the people).")
     loo_pairs = serializers.IntegerField()
+    crowd_agreement = serializers.FloatField(allow_null=True, help_text="AI judges only: agreement with the people's "
+                                             "plurality where both call a winner.")
+    crowd_pairs = serializers.IntegerField()
+    crowd_interval = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                           help_text="95 % Wilson interval of crowd_agreement.")
     position_bias = serializers.FloatField(allow_null=True)
     position_expected = serializers.FloatField(allow_null=True)
     position_p = serializers.FloatField(allow_null=True, help_text="Binomial test against position_expected.")

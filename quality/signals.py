@@ -6,6 +6,10 @@
 - With dynamic overlap, the task's consensus is re-estimated from its rankings, the raters' reliabilities held at
   their last refresh (a newcomer at the prior), and ``quality.overlap.decide`` sets the task's target: stop when
   confident, one more rater while it is not, up to the maximum.
+- Hybrid routing: an AI judge's ranking (feedback app) is sent here too, not counted among the task's people. Its
+  vote enters the consensus at the judge's fitted reliability, so a task the judge settles needs only
+  ``min_overlap`` people, and none when the project's ``judge_trust`` is set and that judge's reliability interval
+  lies above it (``people_floor``).
 """
 
 from __future__ import annotations
@@ -36,20 +40,34 @@ def on_ranking_submitted(sender, ranking: Ranking, task: RankingTask, created: b
         score_gold(ranking, task.gold_order)
     if project.dynamic_overlap and not project.serves_to_all(task):
         consensus = update_task_consensus(task)
-        decision = overlap.decide(task.submitted_count, project.min_overlap, project.max_overlap,
+        decision = overlap.decide(task.submitted_count, people_floor(project, task), project.max_overlap,
                                   consensus.confidence, project.consensus_threshold)
         # Set on the instance: submission saves the task once its receivers are done (annotation.signals).
         task.target_overlap = decision.target
         task.status = RankingTask.COMPLETE if decision.done else RankingTask.OPEN
 
 
+def people_floor(project, task: RankingTask) -> int:
+    """The fewest people the task needs: ``min_overlap``, or 0 once a trusted AI judge has ranked it."""
+    if project.judge_trust is None:
+        return project.min_overlap
+    trusted = RaterQuality.objects.filter(project=project, is_judge=True, reliability_low__gte=project.judge_trust,
+                                          rater__rankings__task=task)
+    return 0 if trusted.exists() else project.min_overlap
+
+
 def current_weight(project, rater_id: int) -> float:
-    """0 while paused; else the weight of the last refresh; 1 before any (one query)."""
+    """0 while paused; else the weight of the last refresh; 1 before any (one query). An AI judge is no member:
+    its weight is its last refresh's."""
     weight = RaterQuality.objects.filter(project=project, rater_id=OuterRef("user_id")).values("training_weight")
     row = (Membership.objects.filter(project=project, user_id=rater_id)
            .values_list("paused", Subquery(weight[:1])).first())
-    if row is None or row[0]:
-        return 0.0 if row else 1.0
+    if row is None:
+        known = RaterQuality.objects.filter(project=project, rater_id=rater_id, is_judge=True).values_list(
+            "training_weight", flat=True).first()
+        return 1.0 if known is None else float(known)
+    if row[0]:
+        return 0.0
     return 1.0 if row[1] is None else float(row[1])
 
 
@@ -64,23 +82,31 @@ def update_task_consensus(task: RankingTask) -> TaskConsensus:
     """The task's consensus from its own rankings, with its raters' reliabilities fixed (``fit_consensus``)."""
     rows = [RankingRow(pk, task.pk, rater, order, shown, 0, [], task.prompt_id)
             for pk, rater, order, shown in task.rankings.values_list("id", "rater_id", "order", "display_order")]
-    votes = collect_votes((r.rater_id, r.order, r.display, r.prompt_id) for r in rows)
-    settings = ConsensusSettings()
-    a, b = settings.reliability_prior
-    known = {q.rater_id: q for q in RaterQuality.objects.filter(project_id=task.project_id,
-                                                                rater_id__in=votes.raters)}
-    fixed = {}
-    for index, rater_id in enumerate(votes.raters):
-        q = known.get(rater_id)
-        if q is not None and q.reliability is not None and q.noise:
-            fixed[index] = (q.reliability, _log(q.tie_propensity), q.noise)
-        else:
-            fixed[index] = (a / (a + b), None, [1 / 3] * 3)
-    fit = fit_consensus(votes, settings, fixed_raters=fixed)
-    row = task_consensus_rows(fit, rows)[0]  # the refresh's own builder, for one task
+    known = {q.rater_id: (q.reliability, q.tie_propensity, q.noise)
+             for q in RaterQuality.objects.filter(project_id=task.project_id,
+                                                  rater_id__in={r.rater_id for r in rows})}
+    row = consensus_with_known_raters(rows, known)
     consensus, _ = TaskConsensus.objects.update_or_create(task=task, defaults={
         f: getattr(row, f) for f in ("order", "pairs", "confidence", "scores", "rankings")})
     return consensus
+
+
+def consensus_with_known_raters(rows: list[RankingRow], known: dict) -> TaskConsensus:
+    """One task's consensus (unsaved) from its rankings, each rater held at `known[rater] = (reliability, tie
+    propensity, noise)` from the last refresh, a newcomer at the prior. Pure: the feedback benchmark replays the
+    platform's routing with it."""
+    votes = collect_votes((r.rater_id, r.order, r.display, r.prompt_id) for r in rows)
+    settings = ConsensusSettings()
+    a, b = settings.reliability_prior
+    fixed = {}
+    for index, rater_id in enumerate(votes.raters):
+        reliability, tie_propensity, noise = known.get(rater_id, (None, None, None))
+        if reliability is not None and noise:
+            fixed[index] = (reliability, _log(tie_propensity), noise)
+        else:
+            fixed[index] = (a / (a + b), None, [1 / 3] * 3)
+    fit = fit_consensus(votes, settings, fixed_raters=fixed)
+    return task_consensus_rows(fit, rows)[0]  # the refresh's own builder, for one task
 
 
 def _log(value: float | None) -> float | None:

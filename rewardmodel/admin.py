@@ -190,7 +190,7 @@ class RetrainPolicyForm(forms.ModelForm):
 @admin.register(RetrainPolicy)
 class RetrainPolicyAdmin(VisibleTextAdmin, admin.ModelAdmin):
     form = RetrainPolicyForm
-    list_display = ("project", "enabled", "training_source", "min_new_rankings", "min_train_rankings",
+    list_display = ("project", "enabled", "training_source", "judge_rankings", "min_new_rankings", "min_train_rankings",
                     "min_heldout_pairs", "promotion_margin", "backbone_path")
     list_filter = ("enabled",)
 

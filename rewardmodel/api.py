@@ -73,8 +73,8 @@ class RetrainPolicySerializer(StrictJSONTypes, serializers.ModelSerializer):
 
     class Meta:
         model = RetrainPolicy
-        fields = ["enabled", "min_new_rankings", "training_source", "hyperparameters", "min_train_rankings",
-                  "min_heldout_pairs", "promotion_margin", "backbone_path"]
+        fields = ["enabled", "min_new_rankings", "training_source", "judge_rankings", "hyperparameters",
+                  "min_train_rankings", "min_heldout_pairs", "promotion_margin", "backbone_path"]
         # A path on the workers' disks: set by staff in the admin, never through the API.
         read_only_fields = ["backbone_path"]
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from annotation.importer import ImportFailed, TextLimits, _check_storable, _LineError
 from annotation.models import Project
 from annotation.preference_import import parse_row, read_rows
+from quality.agreement import wilson
 from rewardmodel.metrics import pairwise_accuracy
 from rewardmodel.models import EvalPair, EvalSet
 
@@ -66,17 +67,6 @@ def add_eval_set(project: Project, name: str, path: Path, replace: bool = False)
             pair.eval_set = eval_set
         EvalPair.objects.bulk_create(pairs, batch_size=1000)
     return eval_set
-
-
-def wilson(correct: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion (ties count half, so `correct` may be fractional)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # At p = 0 or 1 an end of the interval is p itself; rounding must not put p outside it.
-    return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))
 
 
 def _figures(diffs: np.ndarray) -> dict:

@@ -103,6 +103,13 @@ class RetrainPolicy(models.Model):
     training_source = models.CharField(max_length=16, choices=SOURCES, default=RANKINGS,
                                        help_text="What a version trains on (consensus and weights come from the "
                                        "quality refresh).")
+    EXCLUDE, WEIGHTED = "exclude", "weighted"
+    JUDGE_RANKINGS = [(EXCLUDE, "Left out: people's rankings only"),
+                      (WEIGHTED, "Included, each weighted by its judge's reliability (quality refresh)")]
+    judge_rankings = models.CharField(
+        max_length=16, choices=JUDGE_RANKINGS, default=EXCLUDE,
+        help_text="AI judges' rankings (feedback app) in training. A judge's weight is its fitted reliability, 0 "
+        "when flagged unreliable; with training_source=consensus they are already part of each task's consensus.")
     enabled = models.BooleanField(default=True)
     min_new_rankings = models.PositiveIntegerField(default=100, help_text="Retrain after this many new rankings.")
     backbone_path = models.CharField(max_length=500, blank=True, help_text="Local model folder; blank = MiniLM.")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from annotation.models import Completion, Ranking
 from annotation.pairs import ranking_to_pairs
+from rewardmodel.models import RetrainPolicy
 from rewardmodel.trainer import RankingExample
 
 
@@ -118,9 +119,12 @@ def snapshot_hash(records: list) -> str:
 
 
 def trainable_rankings(project_id: int):
-    """The rankings training learns from: people's unflagged ones (flagged ones are left out, as in the TRL export;
-    AI judges' rankings are not trained on)."""
-    return Ranking.objects.filter(task__project_id=project_id, flags=[]).from_people()
+    """The rankings training learns from: unflagged ones (flagged ones are left out, as in the TRL export), people's
+    only unless the project's retrain policy includes AI judges' (``judge_rankings="weighted"``: each carries its
+    judge's reliability as its weight, like a person's)."""
+    rankings = Ranking.objects.filter(task__project_id=project_id, flags=[])
+    policy = RetrainPolicy.objects.filter(project_id=project_id).values_list("judge_rankings", flat=True).first()
+    return rankings if policy == RetrainPolicy.WEIGHTED else rankings.from_people()
 
 
 def build_snapshot(project_id: int, ranking_ids: list[int] | None = None, source: str = "rankings") -> Snapshot:

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from rewardmodel.eval_sets import wilson
+from quality.agreement import wilson
 from rewardmodel.models import EvalSet, RewardModelVersion
 from rewardmodel.testing import BAD, GOOD
 from rewardmodel.training import run_training

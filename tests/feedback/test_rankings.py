@@ -4,8 +4,6 @@ curve count people's rankings only."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from annotation.models import Membership, Ranking
@@ -14,21 +12,13 @@ from feedback.models import Judge, JudgeVerdict
 from feedback.rankings import account_of, copeland_order, record_ranking
 from quality.models import RaterQuality
 from quality.refresh import refresh_project
-from rewardmodel.snapshot import trainable_rankings
+from rewardmodel.models import RetrainPolicy
+from rewardmodel.snapshot import build_snapshot, trainable_rankings
 from rewardmodel.training import new_rankings_since_last_version
+from tests.feedback.helpers import prefers_lower_answers
 from tests.quality.helpers import best_first, rate_once
 
 pytestmark = pytest.mark.django_db
-
-
-def answer_number(text: str, fence: str) -> int:
-    return int(re.findall(r"answer (\d+)", text.split(fence)[1])[0])
-
-
-def prefers_lower_answers(request):
-    """A careful judge: 'answer 0' is better than 'answer 1' (make_task creates completions best first)."""
-    text = request["messages"][-1]["content"]
-    return 200, "A" if answer_number(text, "```") < answer_number(text, "¶¶¶") else "B", {}
 
 
 def test_copeland_order_with_ties_and_inconsistent_pairs():
@@ -69,6 +59,15 @@ def test_a_judges_rankings_are_fitted_like_a_raters_but_counted_apart(project, m
     assert rows[account.pk].loo_agreement == pytest.approx(1.0) and rows[account.pk].median_time_s is None
     # A person's agreement is with the other people only: 6 pairs per task, the other careful rater.
     assert all(rows[u.pk].loo_pairs == 12 * 6 and not rows[u.pk].is_judge for u in people)
+    # The judge's calibration against the crowd's plurality, with its interval; people have none.
+    assert (rows[account.pk].crowd_agreement, rows[account.pk].crowd_pairs) == (1.0, 12 * 6)
+    assert rows[account.pk].crowd_interval[0] > 0.9 and rows[people[0].pk].crowd_agreement is None
+
+    # With the retrain policy's judge_rankings="weighted", training takes the judge's rankings at its reliability.
+    RetrainPolicy.objects.create(project=project, judge_rankings=RetrainPolicy.WEIGHTED)
+    judged_weights = trainable_rankings(project.pk).filter(source=Ranking.JUDGE).values_list("weight", flat=True)
+    assert list(judged_weights) == [pytest.approx(rows[account.pk].reliability)] * 12
+    assert len(build_snapshot(project.pk).ranking_ids) == 36
 
 
 def test_a_failed_pair_gives_no_ranking(project, make_task, chat_server):

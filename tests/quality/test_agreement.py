@@ -16,6 +16,7 @@ from quality.agreement import (
     krippendorff_alpha,
     pair_agreement,
     pairwise_agreement,
+    plurality_agreement,
     project_agreement,
     rank_positions,
     ranking_alpha,
@@ -173,3 +174,13 @@ def test_empty_project_has_no_statistics(project):
     stats = project_agreement(project)
     assert stats.rankings == 0 and stats.pairwise_rate is None
     assert stats.alpha_ordinal is None and stats.raters == []
+
+
+def test_plurality_agreement_counts_only_pairs_where_both_call_a_winner():
+    people = [(1, [[10], [11]]), (1, [[10], [11]]), (1, [[10, 11]]),  # task 1: 10 wins 2–0 (one tie)
+              (2, [[21], [20]]), (2, [[20, 21]]), (2, [[20, 21]]),  # task 2: the plurality is a tie
+              (3, [[30], [31]]), (3, [[31], [30]]),  # task 3: split evenly
+              (4, [[41], [40]])]  # task 4: 41 wins
+    judge = [(1, [[10], [11]]), (2, [[20], [21]]), (3, [[30], [31]]), (4, [[40], [41]]), (5, [[50], [51]])]
+    assert plurality_agreement(judge, people) == (1, 2)  # task 1 agrees, task 4 does not
+    assert plurality_agreement([(1, [[10, 11]])], people) == (0, 0)  # a judge's tie is not compared
