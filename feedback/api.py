@@ -54,5 +54,5 @@ class StartJudgeRun(APIView):
         if not judge.enabled:
             return Response({"detail": f"judge {judge.name!r} is disabled"}, status=status.HTTP_400_BAD_REQUEST)
         run = JudgeRun.objects.create(judge=judge, limit=body.validated_data.get("limit"), created_by=request.user)
-        transaction.on_commit(lambda: run_judge_job.delay(run.pk))
+        transaction.on_commit(lambda: run_judge_job.apply_async((run.pk,), queue=judge.queue))
         return Response(JudgeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

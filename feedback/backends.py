@@ -1,12 +1,23 @@
-"""How a judge is asked: an OpenAI-compatible chat-completions endpoint (vLLM, TGI, llama.cpp server, Ollama, hosted
-APIs), through the ``openai`` package, which retries timeouts, 429 and 5xx with exponential backoff and honours
-Retry-After. The key is read from the environment variable the judge names, at call time, on the worker; it is
-never stored, logged or put in an error message."""
+"""How a judge is asked. Three backends, one interface (``ask``: a prompt and two answers, shown as A and B, in; a
+reply out, parsed by ``feedback.parsing`` like any other):
+
+- ``OpenAICompatible``: any chat-completions endpoint (vLLM, TGI, llama.cpp server, Ollama, hosted APIs), through
+  the ``openai`` package, which retries timeouts, 429 and 5xx with exponential backoff and honours Retry-After. The
+  key is read from the environment variable the judge names, at call time, on the worker; it is never stored, logged
+  or put in an error message.
+- ``LocalCausalLM``: a transformers causal LM in a folder on the GPU workers' disk (queue ``gpu``). It is asked the
+  same question and answers with the option (A, B, TIE) it gives the highest likelihood: a small local model asked to
+  *write* an answer often rambles, while the choice among the allowed answers is always one of them.
+- ``RewardModelJudge``: the project's active reward-model version: free, instant, and already calibrated on this
+  project; A or B by the higher reward, TIE when they are equal.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+from feedback import prompting
 
 
 class JudgeUnavailable(RuntimeError):
@@ -40,6 +51,12 @@ class OpenAICompatible:
         self.client = openai.OpenAI(base_url=judge.base_url, api_key=api_key(judge), timeout=judge.timeout_s,
                                     max_retries=judge.max_retries)
 
+    def identity(self) -> str:
+        return self.judge.model
+
+    def ask(self, prompt: str, first: str, second: str) -> ChatReply:
+        return self.complete(prompting.messages(self.judge, prompt, first, second))
+
     def complete(self, messages: list[dict]) -> ChatReply:
         import openai
 
@@ -57,7 +74,82 @@ class OpenAICompatible:
         return ChatReply(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
 
 
+class LocalCausalLM:
+    OPTIONS = ("A", "B", "TIE")
+    _loaded: dict[str, tuple] = {}  # folder → (model, tokenizer, device): one load per worker process
+
+    def __init__(self, judge):
+        if not judge.model:
+            raise JudgeUnavailable(f"judge {judge.name!r} needs the folder of its model (field 'model')")
+        self.judge = judge
+        self.model, self.tokenizer, self.device = self._load(judge.model)
+
+    @classmethod
+    def _load(cls, folder: str):
+        if folder not in cls._loaded:
+            from transformers import AutoModelForCausalLM
+
+            from rewardmodel.backbones import load_tokenizer
+            from rewardmodel.trainer import pick_device
+
+            try:
+                tokenizer = load_tokenizer(folder, decoder=True)
+                model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+            except OSError as exc:
+                raise JudgeUnavailable(f"no causal language model at {folder}: {exc}") from None
+            device = pick_device("auto")
+            cls._loaded[folder] = (model.to(device).eval(), tokenizer, device)
+        return cls._loaded[folder]
+
+    def identity(self) -> str:
+        return self.judge.model
+
+    def ask(self, prompt: str, first: str, second: str) -> ChatReply:
+        import torch
+
+        question = prompting.messages(self.judge, prompt, first, second)[0]["content"] + "\n"
+        context = self.tokenizer(question, add_special_tokens=False)["input_ids"]
+        keep = max(1, self.model.config.max_position_embeddings - 8) if hasattr(
+            self.model.config, "max_position_embeddings") else len(context)
+        context = context[-keep:]  # the question ends with what to answer: cut from the front, as training does
+        scores = []
+        with torch.inference_mode():
+            for option in self.OPTIONS:
+                answer = self.tokenizer(option, add_special_tokens=False)["input_ids"]
+                ids = torch.tensor([context + answer], device=self.device)
+                logits = self.model(ids).logits[0, len(context) - 1:-1].float()
+                logp = torch.log_softmax(logits, dim=-1).gather(1, ids[0, len(context):, None]).sum()
+                scores.append(float(logp))
+        best = max(range(len(self.OPTIONS)), key=lambda i: scores[i])
+        return ChatReply(self.OPTIONS[best], len(context), 1)
+
+
+class RewardModelJudge:
+    def __init__(self, judge):
+        from rewardmodel.registry import active_version
+
+        self.judge = judge
+        self.version = active_version(judge.project)
+        if self.version is None:
+            raise JudgeUnavailable(f"judge {judge.name!r}: the project has no active reward-model version")
+
+    def identity(self) -> str:
+        # A new version is a new judge: its questions are asked again.
+        return f"reward-model v{self.version.number} ({self.version.pk})"
+
+    def ask(self, prompt: str, first: str, second: str) -> ChatReply:
+        from rewardmodel.scoring import score
+
+        first_reward, second_reward = score(self.version, [prompt, prompt], [first, second])
+        text = "TIE" if first_reward == second_reward else ("A" if first_reward > second_reward else "B")
+        return ChatReply(text, 0, 0)
+
+
+BACKENDS = {"openai": OpenAICompatible, "local": LocalCausalLM, "reward_model": RewardModelJudge}
+
+
 def backend_for(judge):
-    if judge.backend == judge.OPENAI:
-        return OpenAICompatible(judge)
-    raise JudgeUnavailable(f"unknown backend {judge.backend!r}")
+    try:
+        return BACKENDS[judge.backend](judge)
+    except KeyError:
+        raise JudgeUnavailable(f"unknown backend {judge.backend!r}") from None

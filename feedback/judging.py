@@ -53,14 +53,13 @@ def ask(judge: Judge, backend, version: str, task, first, second) -> JudgeVerdic
         return done
     if judge.budget is not None and spent(judge) >= judge.budget:
         raise BudgetExhausted(f"judge {judge.name!r} has spent its budget of {judge.budget}")
-    messages = prompting.messages(judge, task.prompt.text, first.text, second.text)
     fields = {"task": task, "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal(0),
               "outcome": JudgeVerdict.FAILED, "reply": "", "error": ""}
     unavailable = None
     for _ in range(judge.parse_retries + 1):
         fields["attempts"] += 1
         try:
-            reply = backend.complete(messages)
+            reply = backend.ask(task.prompt.text, first.text, second.text)
         except JudgeUnavailable as exc:
             fields["error"], unavailable = str(exc)[:500], exc
             break
@@ -107,7 +106,7 @@ def judge_task(judge: Judge, task, backend=None) -> list[PairOutcome]:
     """Every pair of the task's completions, both orders. Raises BudgetExhausted or JudgeUnavailable part-way;
     what was answered before is kept, and a rerun continues from there."""
     backend = backend or backend_for(judge)
-    version = prompting.template_version(judge)
+    version = prompting.template_version(judge, backend.identity())
     completions = sorted(task.completions.all(), key=lambda c: c.pk)
     outcomes = []
     for first, second in itertools.combinations(completions, 2):

@@ -26,15 +26,18 @@ def default_principles() -> list[str]:
 
 
 class Judge(models.Model):
-    OPENAI = "openai"
-    BACKENDS = [(OPENAI, "OpenAI-compatible chat completions (vLLM, TGI, llama.cpp, Ollama, hosted APIs)")]
+    OPENAI, LOCAL, REWARD_MODEL = "openai", "local", "reward_model"
+    BACKENDS = [(OPENAI, "OpenAI-compatible chat completions (vLLM, TGI, llama.cpp, Ollama, hosted APIs)"),
+                (LOCAL, "A local transformers causal LM on the GPU workers (model: its folder)"),
+                (REWARD_MODEL, "The project's active reward-model version (free, instant)")]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judges")
     name = models.CharField(max_length=100)
     enabled = models.BooleanField(default=True)
     backend = models.CharField(max_length=16, choices=BACKENDS, default=OPENAI)
     base_url = models.URLField(blank=True, help_text="e.g. http://vllm:8000/v1")
-    model = models.CharField(max_length=200, blank=True, help_text="The model name the endpoint expects.")
+    model = models.CharField(max_length=500, blank=True, help_text="The model name the endpoint expects; for a "
+                             "local model, its folder on the GPU workers' disk.")
     api_key_env = models.CharField(
         max_length=100, blank=True, validators=[RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "an environment variable name")],
         help_text="The NAME of the environment variable that holds the key on the workers (never the key itself).")
@@ -67,8 +70,18 @@ class Judge(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.model or self.backend}) in {self.project}"
 
+    @property
+    def queue(self) -> str:
+        """Where its runs go: a model loaded here needs a GPU worker; an HTTP endpoint waits on the network."""
+        return "default" if self.backend == self.OPENAI else "gpu"
+
     def clean(self) -> None:
         from feedback.prompting import TemplateError, check_template
+
+        if self.backend == self.OPENAI and not (self.base_url and self.model):
+            raise ValidationError({"base_url": "an OpenAI-compatible judge needs a base URL and a model"})
+        if self.backend == self.LOCAL and not self.model:
+            raise ValidationError({"model": "a local judge needs the folder of its model"})
 
         if self.template:
             try:

@@ -64,10 +64,11 @@ def check_template(text: str) -> None:
         raise TemplateError(f"the template must contain {', '.join(sorted('$' + n for n in missing))}")
 
 
-def template_version(judge) -> str:
-    """16 hex digits over the template, the principles, the guidelines and the model: what shapes the question."""
-    shaped = json.dumps([template_of(judge), list(judge.principles or []), judge.project.guidelines, judge.model],
-                        ensure_ascii=False)
+def template_version(judge, identity: str | None = None) -> str:
+    """16 hex digits over the template, the principles, the guidelines and who answers (the model; the backend's
+    ``identity()`` when given, e.g. the reward-model version): what shapes the verdict."""
+    shaped = json.dumps([template_of(judge), list(judge.principles or []), judge.project.guidelines,
+                         judge.model if identity is None else identity], ensure_ascii=False)
     return hashlib.sha256(shaped.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

@@ -1,4 +1,5 @@
-"""Celery jobs of the feedback app (queue `default`: a judge run waits on an HTTP endpoint, not on a GPU)."""
+"""Celery jobs of the feedback app. A run is sent to its judge's queue (``Judge.queue``): `default` for an HTTP
+endpoint (it waits on the network), `gpu` for a model loaded in the worker (local causal LM, reward model)."""
 
 from __future__ import annotations
 

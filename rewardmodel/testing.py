@@ -77,6 +77,21 @@ def make_tiny_decoder(folder: Path, family: str = "llama", hidden: int = 32, lay
     return folder
 
 
+def make_tiny_causal_lm(folder: Path, hidden: int = 32, layers: int = 2, positions: int = 512, seed: int = 0) -> Path:
+    """A random GPT-2 language model (a causal-LM head, for local AI judges) with the tiny tokenizer."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = make_tiny_tokenizer(chat=False)
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=2, n_positions=positions,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    GPT2LMHeadModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 GOOD = ["a clear and correct answer", "helpful precise explanation", "correct and kind reply", "accurate summary"]
 BAD = ["wrong nonsense", "rude useless text", "incorrect guess", "off topic rambling"]
 
