@@ -1,6 +1,7 @@
 """REST API of the feedback app (managers of the project, by the one access rule):
 
 GET  /api/projects/{id}/judges/                   the project's judges (the key's variable name, never a key)
+POST /api/projects/{id}/judges/                   add a judge (an OpenAI-compatible endpoint or the reward model)
 POST /api/projects/{id}/judges/{judge}/runs/      start a judge run on the workers (202, with its progress row)
 GET  /api/projects/{id}/judge-runs/               the runs, newest first, with progress and summaries
 """
@@ -9,24 +10,40 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api import Conflict
 from annotation.permissions import MANAGE, project_for
+from annotation.serializers import DetailSerializer
 from feedback.models import Judge, JudgeRun
 from feedback.serializers import JudgeRunSerializer, JudgeSerializer, StartJudgeRunSerializer
 
 
-class JudgeList(generics.ListAPIView):
-    """The project's judges (managers)."""
+@extend_schema_view(get=extend_schema(summary="The project's judges (managers)"),
+                    post=extend_schema(summary="Add a judge (managers); 409 when the name is taken",
+                                       responses={201: JudgeSerializer, 409: DetailSerializer}))
+class JudgeList(generics.ListCreateAPIView):
+    """The project's judges (managers). The key is never sent: the judge names the workers' environment variable."""
 
     serializer_class = JudgeSerializer
 
     def get_queryset(self):
         project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
         return Judge.objects.filter(project=project).order_by("name")
+
+    def create(self, request, *args, **kwargs):
+        self.project = project_for(request.user, self.kwargs["project_id"], MANAGE)  # access first, then the body
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        project = self.project
+        if Judge.objects.filter(project=project, name=serializer.validated_data["name"]).exists():
+            raise Conflict(f"project {project.name!r} already has a judge named "
+                           f"{serializer.validated_data['name']!r}")
+        serializer.save(project=project)
 
 
 class JudgeRunList(generics.ListAPIView):

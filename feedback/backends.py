@@ -15,6 +15,8 @@ reply out, parsed by ``feedback.parsing`` like any other):
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 
 from feedback import prompting
@@ -41,6 +43,24 @@ def api_key(judge) -> str:
     return value
 
 
+class Pacer:
+    """At most `per_minute` calls a minute, evenly spaced, across the threads of one run."""
+
+    def __init__(self, per_minute: int | None):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+        time.sleep(max(0.0, at - now))
+
+
 class OpenAICompatible:
     def __init__(self, judge):
         import openai
@@ -48,8 +68,10 @@ class OpenAICompatible:
         if not judge.base_url or not judge.model:
             raise JudgeUnavailable(f"judge {judge.name!r} needs a base URL and a model")
         self.judge = judge
+        self.pacer = Pacer(judge.requests_per_minute)
+        # The client's own retries (timeouts, 429, 5xx) are paced too: each attempt is a call the endpoint counts.
         self.client = openai.OpenAI(base_url=judge.base_url, api_key=api_key(judge), timeout=judge.timeout_s,
-                                    max_retries=judge.max_retries)
+                                    max_retries=0 if judge.requests_per_minute else judge.max_retries)
 
     def identity(self) -> str:
         return self.judge.model
@@ -60,15 +82,23 @@ class OpenAICompatible:
     def complete(self, messages: list[dict]) -> ChatReply:
         import openai
 
-        try:
-            response = self.client.chat.completions.create(
-                model=self.judge.model, messages=messages, temperature=self.judge.temperature,
-                max_tokens=self.judge.max_tokens)
-        except openai.APIStatusError as exc:  # after the client's own retries
-            raise JudgeUnavailable(f"{self.judge.name}: the endpoint answered {exc.status_code}") from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise JudgeUnavailable(f"{self.judge.name}: {type(exc).__name__} after "
-                                   f"{self.judge.max_retries} retries") from None
+        tries = self.judge.max_retries + 1 if self.pacer.interval else 1
+        for attempt in range(tries):
+            self.pacer.wait()
+            try:
+                response = self.client.chat.completions.create(
+                    model=self.judge.model, messages=messages, temperature=self.judge.temperature,
+                    max_tokens=self.judge.max_tokens)
+                break
+            except openai.APIStatusError as exc:  # after the client's own retries
+                if attempt + 1 < tries and (exc.status_code == 429 or exc.status_code >= 500):
+                    continue
+                raise JudgeUnavailable(f"{self.judge.name}: the endpoint answered {exc.status_code}") from None
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                if attempt + 1 < tries:
+                    continue
+                raise JudgeUnavailable(f"{self.judge.name}: {type(exc).__name__} after "
+                                       f"{self.judge.max_retries} retries") from None
         text = (response.choices[0].message.content or "") if response.choices else ""
         usage = response.usage
         return ChatReply(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)

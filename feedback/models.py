@@ -35,7 +35,12 @@ class Judge(models.Model):
     name = models.CharField(max_length=100)
     enabled = models.BooleanField(default=True)
     backend = models.CharField(max_length=16, choices=BACKENDS, default=OPENAI)
-    base_url = models.URLField(blank=True, help_text="e.g. http://vllm:8000/v1")
+    # Not a URLField: Django's URL check refuses single-label hosts, and an endpoint is often a compose service
+    # (http://vllm:8000/v1) or a bare host name on the workers' network.
+    base_url = models.CharField(
+        max_length=500, blank=True, help_text="e.g. http://vllm:8000/v1",
+        validators=[RegexValidator(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s]*)?$", "an http(s) URL, e.g. "
+                                   "http://vllm:8000/v1")])
     model = models.CharField(max_length=500, blank=True, help_text="The model name the endpoint expects; for a "
                              "local model, its folder on the GPU workers' disk.")
     api_key_env = models.CharField(
@@ -51,6 +56,12 @@ class Judge(models.Model):
     parse_retries = models.PositiveSmallIntegerField(
         default=1, validators=[MaxValueValidator(5)],
         help_text="Times a reply that is not A, B or TIE is asked again before it is recorded as a failure.")
+    concurrency = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(32)],
+        help_text="Tasks asked at once (an HTTP endpoint only; a model loaded in the worker answers one at a time).")
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="The most calls a run makes per minute (the endpoint's rate limit); blank: no limit.")
     principles = models.JSONField(default=default_principles, blank=True,
                                   help_text="The constitution: principles the judge applies, in order.")
     template = models.TextField(blank=True, help_text="The instruction; blank: feedback.prompting.DEFAULT_TEMPLATE. "
@@ -75,22 +86,34 @@ class Judge(models.Model):
         """Where its runs go: a model loaded here needs a GPU worker; an HTTP endpoint waits on the network."""
         return "default" if self.backend == self.OPENAI else "gpu"
 
+    @property
+    def parallel(self) -> int:
+        """Tasks asked at once: an HTTP endpoint serves many; a model loaded in the worker answers one at a time."""
+        return self.concurrency if self.backend == self.OPENAI else 1
+
     def clean(self) -> None:
-        from feedback.prompting import TemplateError, check_template
+        errors = judge_errors(self.backend, self.base_url, self.model, self.template, self.principles)
+        if errors:
+            raise ValidationError(errors)
 
-        if self.backend == self.OPENAI and not (self.base_url and self.model):
-            raise ValidationError({"base_url": "an OpenAI-compatible judge needs a base URL and a model"})
-        if self.backend == self.LOCAL and not self.model:
-            raise ValidationError({"model": "a local judge needs the folder of its model"})
 
-        if self.template:
-            try:
-                check_template(self.template)
-            except TemplateError as exc:
-                raise ValidationError({"template": str(exc)}) from None
-        if not isinstance(self.principles, list) or not all(isinstance(p, str) and p.strip()
-                                                            for p in self.principles):
-            raise ValidationError({"principles": "a list of principles, each a non-empty string"})
+def judge_errors(backend: str, base_url: str, model: str, template: str, principles) -> dict[str, str]:
+    """The rules for a judge's settings, shared by the admin (clean) and the API's serializer."""
+    from feedback.prompting import TemplateError, check_template
+
+    errors = {}
+    if backend == Judge.OPENAI and not (base_url and model):
+        errors["base_url" if not base_url else "model"] = "an OpenAI-compatible judge needs a base URL and a model"
+    if backend == Judge.LOCAL and not model:
+        errors["model"] = "a local judge needs the folder of its model"
+    if template:
+        try:
+            check_template(template)
+        except TemplateError as exc:
+            errors["template"] = str(exc)
+    if not isinstance(principles, list) or not all(isinstance(p, str) and p.strip() for p in principles):
+        errors["principles"] = "a list of principles, each a non-empty string"
+    return errors
 
 
 class JudgeVerdict(models.Model):

@@ -4,15 +4,19 @@ last run stopped (answered questions are never asked again)."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+
+from django.db import connection
 
 from annotation.models import Ranking, RankingTask
 from feedback.backends import backend_for
 from feedback.judging import BudgetExhausted, judge_task, spent
 from feedback.models import Judge, JudgeVerdict
-from feedback.rankings import record_ranking
+from feedback.rankings import account_of, record_ranking
 
 Progress = Callable[[int, int], None]
 
@@ -38,24 +42,35 @@ def pending_tasks(judge: Judge):
 
 
 def run_judge(judge: Judge, limit: int | None = None, progress: Progress | None = None) -> RunSummary:
-    """Judge the project's pending tasks; raises JudgeUnavailable when the endpoint stops answering (what was
-    answered is kept)."""
+    """Judge the project's pending tasks, ``judge.parallel`` at a time; raises JudgeUnavailable when the endpoint
+    stops answering (what was answered is kept). With several at a time, the budget may be passed by the questions
+    already in flight when it is reached (at most `concurrency` − 1 of them)."""
     backend = backend_for(judge)
+    account_of(judge)  # made once, before any thread wants it
     summary = RunSummary()
     before_cost, before_questions = spent(judge), JudgeVerdict.objects.filter(judge=judge).count()
     todo = list(pending_tasks(judge).order_by("id").values_list("id", flat=True))
     total = len(todo) if limit is None else min(limit, len(todo))
+    tasks = RankingTask.objects.filter(pk__in=todo[:total]).select_related("prompt").order_by("id")
+
+    def one(task) -> tuple[int, bool]:
+        outcomes = judge_task(judge, task, backend)
+        return sum(o.inconsistent for o in outcomes), record_ranking(judge, task, outcomes) is not None
+
+    def count(result: tuple[int, bool]) -> None:
+        summary.tasks += 1
+        summary.inconsistent_pairs += result[0]
+        summary.rankings += result[1]
+        summary.failed_tasks += not result[1]
+        if progress:
+            progress(summary.tasks, total)
+
     try:
-        for task in RankingTask.objects.filter(pk__in=todo[:total]).select_related("prompt").order_by("id"):
-            outcomes = judge_task(judge, task, backend)
-            summary.tasks += 1
-            summary.inconsistent_pairs += sum(o.inconsistent for o in outcomes)
-            if record_ranking(judge, task, outcomes) is None:
-                summary.failed_tasks += 1
-            else:
-                summary.rankings += 1
-            if progress:
-                progress(summary.tasks, total)
+        if judge.parallel == 1:
+            for task in tasks:
+                count(one(task))
+        else:
+            _in_threads(list(tasks), one, count, judge.parallel)
         if total < len(todo):
             summary.stopped_by = "limit"
     except BudgetExhausted:
@@ -64,3 +79,48 @@ def run_judge(judge: Judge, limit: int | None = None, progress: Progress | None 
         summary.cost = str((spent(judge) - before_cost).quantize(Decimal("0.000001")))
         summary.questions = JudgeVerdict.objects.filter(judge=judge).count() - before_questions
     return summary
+
+
+def _in_threads(tasks: list, one, count, workers: int) -> None:
+    """`one(task)` on `workers` threads, each with its own database connection for all its tasks (closed when it
+    ends), `count` called here as results arrive; the first error stops new tasks and is raised once those in
+    flight are done."""
+    todo: queue.Queue = queue.Queue()
+    for task in tasks:
+        todo.put(task)
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results.put((one(task), None))
+                except Exception as exc:  # noqa: BLE001 (handed to the caller's thread, raised there)
+                    stop.set()
+                    results.put((None, exc))
+        finally:
+            connection.close()
+            results.put(DONE)
+
+    threads = [threading.Thread(target=work, name=f"judge-{i}", daemon=True) for i in range(min(workers, len(tasks)))]
+    for thread in threads:
+        thread.start()
+    error, running = None, len(threads)
+    while running:
+        item = results.get()
+        if item is DONE:
+            running -= 1
+        elif item[1] is not None:
+            error = error or item[1]
+        else:
+            count(item[0])
+    if error is not None:
+        raise error
+
+
+DONE = object()

@@ -103,6 +103,8 @@ def api_cases(w) -> list[tuple[str, str, object, dict]]:
         ("get", f"/api/projects/{p}/policy-runs/", None, MANAGERS),
         ("get", f"/api/projects/{p}/policy-runs/{run}/watch/", None, MANAGERS),
         ("get", f"/api/projects/{p}/judges/", None, MANAGERS),
+        ("post", f"/api/projects/{p}/judges/", {"name": "matrix-judge", "base_url": ""},
+         _with(MANAGERS, manager=400, staff=400, superuser=400)),
         ("post", f"/api/projects/{p}/judges/{w['judge'].pk}/runs/", {},
          _with(MANAGERS, manager=400, staff=400, superuser=400)),
         ("get", f"/api/projects/{p}/judge-runs/", None, MANAGERS),

@@ -11,7 +11,7 @@ from annotation.models import Ranking
 from feedback.models import Judge, JudgeRun
 from feedback.tasks import run_judge_job
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # a run asks several tasks at once, on its own connections
 
 
 def client_for(user) -> APIClient:
@@ -60,3 +60,30 @@ def test_a_dead_endpoint_fails_the_run_with_a_message(project, manager, judge, c
     assert run_judge_job.apply(args=(run.pk,)).get()["status"] == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and "503" in run.message and "sk-api" not in run.message
+
+
+def test_managers_add_judges_and_bad_settings_are_refused(project, manager, rater):
+    url = f"/api/projects/{project.pk}/judges/"
+    body = {"name": "gpt-4o", "base_url": "http://vllm:8000/v1", "model": "gpt-4o", "api_key_env": "OPENAI_API_KEY",
+            "principles": ["Prefer the more honest answer."], "concurrency": 8, "requests_per_minute": 500}
+    made = client_for(manager).post(url, body, format="json")
+    assert made.status_code == 201, made.content
+    judge = Judge.objects.get(pk=made.json()["id"])
+    assert (judge.project, judge.api_key_env, judge.concurrency) == (project, "OPENAI_API_KEY", 8)
+    assert client_for(manager).post(url, body, format="json").status_code == 409
+    rm = client_for(manager).post(url, {"name": "rm", "backend": "reward_model"}, format="json")
+    assert rm.status_code == 201 and rm.json()["principles"]  # the HHH constitution by default
+    refused = {
+        "api_key_env": {**body, "name": "a", "api_key_env": "sk-live-1234"},  # a key, not a variable's name
+        "backend": {**body, "name": "b", "backend": "local", "model": "/models/llama"},  # staff only (admin)
+        "template": {**body, "name": "c", "template": "Which is better? $first"},
+        "principles": {**body, "name": "d", "principles": [""]},
+        "model": {**body, "name": "e", "model": ""},
+        "concurrency": {**body, "name": "f", "concurrency": 0},
+    }
+    for field, bad in refused.items():
+        answer = client_for(manager).post(url, bad, format="json")
+        assert answer.status_code == 400 and field in answer.json(), (field, answer.content)
+    assert "sk-live" not in Judge.objects.values_list("api_key_env", flat=True)
+    assert Judge.objects.filter(project=project).count() == 2
+    assert client_for(rater).post(url, {**body, "name": "g"}, format="json").status_code == 403
