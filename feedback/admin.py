@@ -2,6 +2,7 @@
 and read what they said, failures included. Replies are model output: shown as text, escaped."""
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from feedback.models import Judge, JudgeRun, JudgeVerdict
@@ -15,10 +16,22 @@ class JudgeAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["project", "name", "enabled"]}),
         ("Endpoint", {"fields": ["backend", "base_url", "model", "api_key_env", "temperature", "max_tokens",
-                                 "timeout_s", "max_retries", "parse_retries"]}),
+                                 "timeout_s", "max_retries", "parse_retries", "concurrency", "requests_per_minute"]}),
         ("The question", {"fields": ["principles", "template"]}),
         ("Cost", {"fields": ["cost_per_1k_input", "cost_per_1k_output", "budget"]}),
     ]
+    actions = ["start_runs"]
+
+    @admin.action(description="Run the selected judges on the workers (their pending tasks)")
+    def start_runs(self, request, queryset):
+        from feedback.tasks import run_judge_job
+
+        started = 0
+        for judge in queryset.filter(enabled=True):
+            run = JudgeRun.objects.create(judge=judge, created_by=request.user)
+            transaction.on_commit(lambda run=run, judge=judge: run_judge_job.apply_async((run.pk,), queue=judge.queue))
+            started += 1
+        self.message_user(request, f"{started} run(s) queued; follow them under Judge runs.")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("project").annotate(

@@ -53,3 +53,24 @@ def test_a_template_without_the_answers_is_refused(project):
     judge.template, judge.principles = "", ["", "x"]
     with pytest.raises(ValidationError, match="principles"):
         judge.full_clean()
+
+
+@pytest.mark.django_db(transaction=True)  # the run is queued on commit
+def test_an_admin_action_queues_runs_on_the_judges_queue(client, make_user, project, settings):
+    import redis
+
+    from feedback.models import JudgeRun
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("the queues are read from Redis (make test)")
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("default", "gpu")
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    http = Judge.objects.create(project=project, name="gpt", base_url="http://vllm:8000/v1", model="m")
+    rm = Judge.objects.create(project=project, name="rm", backend=Judge.REWARD_MODEL)
+    response = client.post(reverse("admin:feedback_judge_changelist"),
+                           {"action": "start_runs", "_selected_action": [http.pk, rm.pk]}, follow=True)
+    assert "2 run(s) queued" in response.content.decode()
+    assert JudgeRun.objects.filter(status=JudgeRun.QUEUED).count() == 2
+    assert (broker.llen("default"), broker.llen("gpu")) == (1, 1)  # the HTTP judge's run, the model's run
+    broker.delete("default", "gpu")
