@@ -19,7 +19,11 @@ def rater_rows(project: Project) -> list[dict]:
     """Every rater with quality figures, least reliable first."""
     members = dict(Membership.objects.filter(project=project).values_list("user_id", "paused"))
     reasons = dict(Membership.objects.filter(project=project, paused=True).values_list("user_id", "paused_reason"))
-    names = dict(get_user_model().objects.filter(rater_quality__project=project).values_list("pk", "username"))
+    # A judge's account carries the judge's name (feedback.rankings.account_of): show that, not "judge-7".
+    judges = set(RaterQuality.objects.filter(project=project, is_judge=True).values_list("rater_id", flat=True))
+    names = {pk: (first_name or username) if pk in judges else username for pk, username, first_name in
+             get_user_model().objects.filter(rater_quality__project=project).values_list(
+                 "pk", "username", "first_name")}
     rows = []
     for q in RaterQuality.objects.filter(project=project).order_by("reliability", "rater_id"):
         rows.append({

@@ -259,8 +259,11 @@ def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: Consen
             loo_agreement=agree / compared if compared else None, loo_pairs=compared,
             crowd_agreement=crowd[rid][0] / crowd[rid][1] if crowd.get(rid, (0, 0))[1] else None,
             crowd_pairs=crowd.get(rid, (0, 0))[1],
-            position_bias=s.position_bias, position_expected=s.position_expected,
-            position_p=_binomial_p(s), median_time_s=None if rid in judges else s.median_time_s,
+            # A judge is asked in both orders (feedback.judging): the order its ranking records is not what it saw.
+            position_bias=None if rid in judges else s.position_bias,
+            position_expected=None if rid in judges else s.position_expected,
+            position_p=None if rid in judges else _binomial_p(s),
+            median_time_s=None if rid in judges else s.median_time_s,
             speed_z=speed.get(rid), is_judge=rid in judges,
         )
         q.flags = rater_flags(q, project)

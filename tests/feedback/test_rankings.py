@@ -27,7 +27,8 @@ def test_copeland_order_with_ties_and_inconsistent_pairs():
     assert copeland_order([1, 2], [PairOutcome(1, 2, 2)]) == [[2], [1]]
 
 
-def test_a_judges_rankings_are_fitted_like_a_raters_but_counted_apart(project, make_user, make_task, chat_server):
+def test_a_judges_rankings_are_fitted_like_a_raters_but_counted_apart(project, make_user, make_task, chat_server,
+                                                                      client):
     project.overlap = 3
     project.save()
     tasks = [make_task(project) for _ in range(12)]
@@ -62,6 +63,11 @@ def test_a_judges_rankings_are_fitted_like_a_raters_but_counted_apart(project, m
     # The judge's calibration against the crowd's plurality, with its interval; people have none.
     assert (rows[account.pk].crowd_agreement, rows[account.pk].crowd_pairs) == (1.0, 12 * 6)
     assert rows[account.pk].crowd_interval[0] > 0.9 and rows[people[0].pk].crowd_agreement is None
+    assert rows[account.pk].position_p is None and "position bias" not in rows[account.pk].flags  # asked both ways
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/annotation/project/{project.pk}/quality/").content.decode()
+    judge_row = page[page.index("careful-llm"):].split("</tr>")[0]  # by the judge's name, with its calibration
+    assert "(AI judge)" in judge_row and "1.0 (72)" in judge_row and 'value="Pause"' not in judge_row
 
     # With the retrain policy's judge_rankings="weighted", training takes the judge's rankings at its reliability.
     RetrainPolicy.objects.create(project=project, judge_rankings=RetrainPolicy.WEIGHTED)
