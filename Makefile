@@ -6,7 +6,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/verdict
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-serving bench-quality bench-scale bench-data gpu-check deploy-test clean
+.PHONY: install demo test test-sqlite lint bench-train bench-al bench-loop bench-serving bench-feedback bench-quality bench-scale bench-data gpu-check deploy-test clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,11 @@ bench-loop: install
 # retrain, hot-swap). PostgreSQL and Redis as for `make test`; its own database `verdict_serving_bench`. ~15 min.
 bench-serving: install
 	$(PY) bench/serving_bench.py
+
+# AI judges on LLMFAO: GPT-4's and GPT-3.5's recorded verdicts served by a local OpenAI-compatible server; judge
+# calibration, hybrid routing, failure drills (bench/README.md). Needs PostgreSQL.
+bench-feedback: install
+	$(PY) bench/feedback_bench.py --seeds 3
 
 # Rater quality on LLMFAO's crowd votes: held-out vote prediction, spammers, dynamic overlap, and the speed of a
 # 100,000-ranking fit (bench/README.md). Needs crowd-kit for the library reference.
