@@ -13,6 +13,10 @@ of a few dozen pairs: in a closed-loop replay it rejected a version that was +0.
 proof is on "worse". Resampling is over held-out rankings, not single pairs: the K·(K−1)/2 pairs of one ranking
 share a prompt and a rater and are not independent.
 
+Whatever the comparison, a version is never promoted unless its own held-out accuracy clears chance: the lower end of
+its 95 % interval (the same cluster bootstrap) must lie above 0.5. Without it the first eligible version was promoted
+at 0.357, and would have steered routing and the RL trainers' rewards the wrong way.
+
 Every decision carries a reason in words, stored on the version and shown in the admin, the API and the CLI.
 """
 
@@ -79,6 +83,23 @@ def paired_bootstrap(new_diffs: np.ndarray, old_diffs: np.ndarray, clusters: np.
     return float(delta.mean()), float(low), float(high)
 
 
+CHANCE = 0.5
+
+
+def accuracy_interval(diffs: np.ndarray, clusters: np.ndarray, seed: int,
+                      samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float, float]:
+    """(held-out accuracy, 2.5 % and 97.5 % quantiles), resampling whole clusters (rankings) as the paired test."""
+    correct = correctness(diffs)
+    _, cluster_index = np.unique(clusters, return_inverse=True)
+    n_clusters = int(cluster_index.max()) + 1
+    sums = np.bincount(cluster_index, weights=correct, minlength=n_clusters)
+    sizes = np.bincount(cluster_index, minlength=n_clusters).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(0, n_clusters, size=(samples, n_clusters))
+    boot = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return float(correct.mean()), float(low), float(high)
+
+
 def ineligibility(settings: GateSettings, train_rankings: int | None, heldout_pairs: int | None) -> str | None:
     """Why a version with these sizes may neither be promoted nor drive routing; None when it may."""
     if (train_rankings or 0) < settings.min_train_rankings:
@@ -97,10 +118,17 @@ def decide(settings: GateSettings, train_rankings: int, new_diffs: np.ndarray, a
     why_not = ineligibility(settings, train_rankings, pairs)
     if why_not:
         return Decision(False, False, why_not)
+    accuracy, acc_low, acc_high = accuracy_interval(new_diffs, clusters, seed)
+    chance = (f"held-out accuracy {accuracy:.3f} (95% CI {acc_low:.3f} to {acc_high:.3f}) on {pairs} pairs does not "
+              f"clear chance ({CHANCE})") if acc_low <= CHANCE else ""
     if active_diffs is None:
+        if chance:
+            return Decision(False, True, f"rejected: {chance}")
         return Decision(True, True, "promoted: first eligible version (no active version)")
     delta, low, high = paired_bootstrap(new_diffs, active_diffs, clusters, seed)
     interval = f"accuracy vs active {delta:+.3f} (95% CI {low:+.3f} to {high:+.3f}) on {pairs} held-out pairs"
+    if chance:
+        return Decision(False, True, f"rejected: {chance}; {interval}", delta, low, high, settings.margin)
     if high >= -settings.margin:
         return Decision(True, True, f"promoted: {interval}; not shown to be worse than active", delta, low, high,
                         settings.margin)

@@ -90,8 +90,11 @@ def test_both_arms_run_the_loop_through_the_platform(stack, tmp_path, tiny, caps
         versions = RewardModelVersion.objects.filter(project_id=project_id)
         assert versions.count() >= 2 and len(record["versions"]) == versions.count()
         assert all(v["gate_reason"] for v in record["versions"].values())
-        assert record["curve"] and all(0 <= p["test_accuracy"] <= 1 for p in record["curve"])
-        assert len(record["curve"][-1]["test_correct"]) >= 20  # whole prompts: at least test_size pairs
+        # The curve scores the test set with the active version. A tiny random model on 24 labels rarely clears
+        # chance, and then the gate promotes nothing (rewardmodel.gate) and there is nothing to score.
+        promoted = any(v["promoted"] for v in record["versions"].values())
+        assert bool(record["curve"]) == promoted
+        assert all(0 <= p["test_accuracy"] <= 1 and len(p["test_correct"]) >= 20 for p in record["curve"])
         rounds = SelectionRound.objects.filter(project_id=project_id, trigger=SelectionRound.AFTER_TRAINING)
         if arm == "routing":
             assert rounds.count() >= 2 and set(rounds.values_list("status", flat=True)) == {SelectionRound.DONE}

@@ -136,3 +136,19 @@ def test_split_depends_on_prompt_text_not_database_ids(project, make_task, rater
     held_a = {a.examples[i].prompt for i in a.split(0.25, seed=0)[1]}
     held_b = {b.examples[i].prompt for i in b.split(0.25, seed=0)[1]}
     assert held_a == held_b and held_a
+
+
+def test_a_version_is_never_promoted_below_chance():
+    """The first eligible version used to be promoted whatever it scored (0.357 held-out accuracy was seen)."""
+    settings = gate.GateSettings(min_train_rankings=1, min_heldout_pairs=1)
+    rng = np.random.default_rng(0)
+    clusters = np.repeat(np.arange(30), 3)
+    wrong_way = np.where(rng.random(90) < 0.36, 1.0, -1.0)
+    first = gate.decide(settings, 100, wrong_way, None, clusters)
+    assert not first.promote and first.eligible and "does not clear chance" in first.reason
+    coin = np.where(rng.random(90) < 0.55, 1.0, -1.0)  # better than chance by luck, not shown to be
+    assert not gate.decide(settings, 100, coin, None, clusters).promote
+    # Nor when it beats an even worse active version.
+    assert not gate.decide(settings, 100, coin, -np.ones(90), clusters).promote
+    good = np.where(rng.random(90) < 0.85, 1.0, -1.0)
+    assert gate.decide(settings, 100, good, None, clusters).promote

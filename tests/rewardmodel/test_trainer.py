@@ -45,7 +45,8 @@ def test_the_admin_form_applies_the_same_bounds(project, make_user, client):
     policy = RetrainPolicy.objects.create(project=project)
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
     url = f"/admin/rewardmodel/retrainpolicy/{policy.pk}/change/"
-    form = {"project": project.pk, "training_source": "rankings", "enabled": "on", "min_new_rankings": 100,
+    form = {"project": project.pk, "training_source": "rankings", "judge_rankings": "exclude", "enabled": "on",
+            "min_new_rankings": 100,
             "hyperparameters": '{"epochs": 1000000}', "min_train_rankings": 1, "min_heldout_pairs": 1,
             "promotion_margin": 0, "backbone_path": ""}
     response = client.post(url, form)
