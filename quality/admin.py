@@ -18,7 +18,7 @@ from annotation.permissions import MANAGE, project_for
 from config.text import VisibleTextAdmin, show_bidi_controls
 from quality import figures, pausing, plots
 from quality.agreement import project_agreement
-from quality.leaderboard import LATEST_RANKINGS, LeaderboardError, project_leaderboard
+from quality.leaderboard import LATEST_RANKINGS, stored_leaderboard
 from quality.models import GoldScore, PauseEvent, QualityReport, RaterQuality, TaskConsensus
 
 # The agreement page reads at most this many of a project's latest rankings.
@@ -65,11 +65,7 @@ class QualityProjectAdmin(ProjectAdmin):
         if request.method == "POST":
             return self._quality_action(request, project)
         page = figures.quality_page(project)
-        try:
-            leaderboard = [row.as_dict(rank) for rank, row in enumerate(project_leaderboard(project), start=1)]
-            leaderboard_error = ""
-        except LeaderboardError as exc:
-            leaderboard, leaderboard_error = [], str(exc)
+        leaderboard, leaderboard_error = stored_leaderboard(project)
         summary = page["report"]["summary"]
         context = {
             **self.admin_site.each_context(request),
@@ -116,10 +112,9 @@ class QualityProjectAdmin(ProjectAdmin):
         if kind not in plots.KINDS:
             raise Http404("no such plot")
         if kind == "leaderboard":
-            try:
-                rows = [r.as_dict(i) for i, r in enumerate(project_leaderboard(project), start=1)]
-            except LeaderboardError as exc:
-                raise Http404(str(exc)) from exc
+            rows, reason = stored_leaderboard(project)
+            if not rows:
+                raise Http404(reason)
             png = plots.leaderboard_png(rows)
         elif kind == "confidence":
             histogram = figures.report_dict(project)["summary"].get("confidence_histogram") or {}

@@ -14,13 +14,14 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api import NDJSON, NDJSONRenderer, jsonl_response
+from annotation.api import NDJSON, Conflict, NDJSONRenderer, jsonl_response
 from annotation.models import Membership
 from annotation.permissions import MANAGE, STAFF_ACCOUNT, may_act_on_member, project_for
+from annotation.serializers import DetailSerializer
 from config.spreadsheet import csv_text
 from quality import figures, pausing
 from quality.exporter import iter_consensus, iter_consensus_pairs
-from quality.leaderboard import LeaderboardError, project_leaderboard
+from quality.leaderboard import stored_leaderboard
 from quality.serializers import (
     LeaderboardRowSerializer,
     PauseRequestSerializer,
@@ -114,18 +115,17 @@ class LeaderboardView(APIView):
     permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
     renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(summary="Model leaderboard of a project from its latest 20,000 rankings (managers); JSON or "
-                           "?format=csv",
+    @extend_schema(summary="Model leaderboard of a project, as its last quality refresh computed it from the latest "
+                           "20,000 rankings (managers); JSON or ?format=csv; 409 with the reason when there is none",
                    parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)],
                    responses={200: LeaderboardRowSerializer(many=True),
-                              (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
+                              (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 409: DetailSerializer})
     def get(self, request, project_id: int):
         project = project_for(request.user, project_id, MANAGE)
-        try:
-            rows = project_leaderboard(project)
-        except LeaderboardError as exc:
-            raise ValidationError({"project": str(exc)}) from exc
-        return Response([row.as_dict(rank) for rank, row in enumerate(rows, start=1)])
+        rows, reason = stored_leaderboard(project)
+        if not rows:  # the project's state, not the request, is why: a conflict, with the reason
+            raise Conflict(reason)
+        return Response(rows)
 
 
 class ConsensusExportView(APIView):

@@ -49,7 +49,11 @@ def model_leaderboard(models: list[str], a: np.ndarray, b: np.ndarray, outcome: 
                       cluster: np.ndarray, bootstrap: int = 200, seed: int = 0) -> list[LeaderboardRow]:
     """Rows best first. `a`, `b` index `models`; `cluster` says which ranking each vote came from (the unit that
     the bootstrap resamples, since a ranking's votes are not independent)."""
-    keep = (a != b) & (weight > 0)
+    between = a != b
+    keep = between & (weight > 0)
+    if between.any() and not keep.any():
+        raise LeaderboardError("every vote between two models comes from raters whose training weight is 0 (paused "
+                               "or unreliable): there is nothing to rank the models by until others rate")
     a, b, outcome, weight, cluster = a[keep], b[keep], outcome[keep], weight[keep], cluster[keep]
     if len(models) < 2 or not keep.any():
         raise LeaderboardError("a leaderboard needs votes between completions of at least two different named models")
@@ -85,14 +89,25 @@ def _centred(scores: np.ndarray) -> np.ndarray:
     return scores - scores.mean()
 
 
-LATEST_RANKINGS = 20_000  # a page view's leaderboard: enough for tight intervals, bounded on any project
+LATEST_RANKINGS = 20_000  # the refresh's leaderboard: enough for tight intervals, bounded on any project
+
+
+def stored_leaderboard(project) -> tuple[list[dict], str]:
+    """(rows, reason) as the last quality refresh computed them: what pages and the API show, read in one query."""
+    from quality.models import QualityReport
+
+    report = QualityReport.objects.filter(project=project).values_list("leaderboard", "leaderboard_reason").first()
+    if report is None or (not report[0] and not report[1]):
+        return [], ("no quality refresh has computed a leaderboard yet: run one (Refresh now, or POST "
+                    "…/quality/refresh/)")
+    return report[0], report[1]
 
 
 def project_leaderboard(project, bootstrap: int = 200, seed: int = 0,
                         latest: int | None = LATEST_RANKINGS) -> list[LeaderboardRow]:
     """The leaderboard of a project's models from its latest ``latest`` rankings (None: all), each weighted by its
-    training weight. Web pages and the API compute it per request, so by default it reads a bounded slice: a
-    3,000,000-ranking project would otherwise mean minutes and gigabytes per page view."""
+    training weight. The quality refresh computes it (``stored_leaderboard`` reads it back); by default from a bounded
+    slice: a 3,000,000-ranking project would otherwise mean minutes and gigabytes."""
     from annotation.models import Completion, Ranking
     from quality.consensus import ranking_votes
 

@@ -135,6 +135,9 @@ class QualityReport(models.Model):
     finished_at = models.DateTimeField(null=True)
     summary = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
+    # The model leaderboard, computed by the refresh (bootstrap fits take seconds): pages and the API read it.
+    leaderboard = models.JSONField(default=list, blank=True, help_text="Rows best first (LeaderboardRow.as_dict).")
+    leaderboard_reason = models.TextField(blank=True, help_text="Why there is no leaderboard, when there is none.")
 
     def __str__(self) -> str:
         return f"quality of {self.project} ({self.status})"

@@ -23,6 +23,7 @@ from annotation.models import Project, Ranking, RankingTask
 from quality import pausing
 from quality.agreement import RaterStats, add_ranking, plurality_agreement, rank_positions
 from quality.consensus import ConsensusFit, collect_votes, fit_consensus, fit_with_judges
+from quality.leaderboard import LeaderboardError, project_leaderboard
 from quality.models import QualityReport, RaterQuality, TaskConsensus
 from quality.overlap import task_confidence
 
@@ -178,7 +179,7 @@ def refresh_project(project: Project, progress: Progress | None = None) -> Quali
         raters = rater_quality_rows(project, rankings, fit)
         step(0.7, "task consensus")
         consensus = task_consensus_rows(fit, rankings)
-        step(0.85, "saving")
+        step(0.8, "saving")
         with transaction.atomic():
             save_raters(project, raters)
             TaskConsensus.objects.bulk_create(consensus, batch_size=CHUNK, update_conflicts=True,
@@ -186,6 +187,8 @@ def refresh_project(project: Project, progress: Progress | None = None) -> Quali
                                               update_fields=["order", "scores", "pairs", "confidence", "rankings",
                                                              "updated_at"])
             pauses = pausing.apply_automatic(project, [q for q in raters if not q.is_judge])
+        step(0.9, "model leaderboard")  # after the weights and pauses it reads are saved
+        report.leaderboard, report.leaderboard_reason = leaderboard_rows(project)
         confidences = [c.confidence for c in consensus]
         contested = sum(c < project.consensus_threshold for c in confidences)
         report.summary = {
@@ -216,6 +219,14 @@ def refresh_project(project: Project, progress: Progress | None = None) -> Quali
         QualityReport.objects.filter(pk=project.pk).update(status=QualityReport.FAILED, finished_at=timezone.now(),
                                                             message=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+
+
+def leaderboard_rows(project: Project) -> tuple[list[dict], str]:
+    """The model leaderboard's rows, or none and the reason."""
+    try:
+        return [row.as_dict(rank) for rank, row in enumerate(project_leaderboard(project), start=1)], ""
+    except LeaderboardError as exc:
+        return [], str(exc)
 
 
 def rater_quality_rows(project: Project, rankings: list[RankingRow], fit: ConsensusFit) -> list[RaterQuality]:
