@@ -54,11 +54,13 @@ def _slots_taken(task: RankingTask, now) -> int:
 
 
 def current_lease(project: Project, rater) -> Assignment | None:
-    """The rater's live lease in this project, if any (a rater holds one task at a time)."""
+    """The rater's live lease in this project, if any (a rater holds one task at a time), with ``rater_paused``
+    read in the same query."""
     lease = (
         Assignment.objects.filter(
             task__project=project, rater=rater, status=Assignment.LEASED, expires_at__gt=timezone.now()
         )
+        .annotate(rater_paused=Exists(Membership.objects.filter(project=project, user=rater, paused=True)))
         .select_related("task__prompt")
         .order_by("leased_at")
         .first()
@@ -212,9 +214,14 @@ def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False, 
 
 
 def next_assignment(project: Project, rater) -> Assignment | None:
-    """Return the rater's live lease, or lease the next task; None when nothing is left for them."""
+    """Return the rater's live lease, or lease the next task; None when nothing is left for them, or when they are
+    paused: a lease held when the pause came is given back (it lapses now; the task goes to others, and to them
+    again once un-paused), so nobody keeps rating through a pause."""
     existing = current_lease(project, rater)
     if existing:
+        if existing.rater_paused:
+            Assignment.objects.filter(pk=existing.pk, status=Assignment.LEASED).update(expires_at=timezone.now())
+            return None
         return existing
     for _attempt in range(3):
         try:

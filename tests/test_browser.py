@@ -247,3 +247,56 @@ def test_huge_outputs_keep_the_rate_page_responsive(page, project, make_task):
         page.keyboard.press("Enter")
     assert time.monotonic() - t1 < 10 and Ranking.objects.count() == 1
     assert "No tasks left" in page.content()
+
+
+LONG_GUIDELINES = "\n\n".join(f"{i}. Prefer the answer that is more **helpful**, honest and harmless; " * 3
+                              for i in range(1, 9))
+
+
+def covered(page, selector: str) -> bool:
+    """Whether what is on top at the centre of `selector` (scrolled into view) is something else."""
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    return not page.evaluate("""(el) => { const r = el.getBoundingClientRect();
+        const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return el === top || el.contains(top); }""", element.element_handle())
+
+
+@pytest.mark.parametrize("viewport", [(1366, 768), (1280, 720)])
+def test_submit_is_in_view_on_a_laptop_without_scrolling(browser, live_server, project, rater, make_task, viewport):
+    """At 1366×768 Submit sat at y=857, below the fold, under long guidelines."""
+    project.guidelines = LONG_GUIDELINES
+    project.save()
+    task = make_task(project, texts=[text * 4 for text in OUTPUT_TEXTS])
+    context = browser.new_context(base_url=live_server.url, viewport=dict(zip(("width", "height"), viewport,
+                                                                               strict=True)))
+    page = context.new_page()
+    log_in_and_open_rate_page(page, project)
+    box = page.locator("#submit-btn").bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= viewport[1], box
+    assert not covered(page, "#submit-btn")
+    assert page.evaluate("window.scrollY") == 0  # nothing scrolled to get there
+    crumbs = page.locator(".crumb.muted").inner_text()
+    assert f"task {task.pk}" not in crumbs and "you ranked 0" in crumbs  # no global id that means nothing here
+    if os.environ.get("VERDICT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VERDICT_SCREENSHOT"].replace(".png", f"-{viewport[0]}.png"))
+    context.close()
+
+
+def test_on_a_phone_submit_is_reachable_and_nothing_covers_the_outputs(browser, live_server, project, rater,
+                                                                       make_task):
+    """At 390×844 the fixed keyboard bar (useless on touch) covered output 4."""
+    project.guidelines = LONG_GUIDELINES
+    project.save()
+    make_task(project, texts=OUTPUT_TEXTS)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    log_in_and_open_rate_page(page, project)
+    assert not page.locator("#keybar").is_visible()
+    for n in range(1, 5):
+        assert not covered(page, f"#output-{n}"), n
+    assert not covered(page, "#submit-btn")
+    if os.environ.get("VERDICT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VERDICT_SCREENSHOT"].replace(".png", "-phone.png"), full_page=True)
+    context.close()
