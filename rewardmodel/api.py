@@ -4,15 +4,20 @@ GET  /api/projects/{id}/reward-models/ every version with its status, key held-o
                                       decision and reason (why a version was promoted, rejected or not eligible)
 GET  /api/projects/{id}/training-runs/ trainings, newest first: status, progress, deliveries and the worker that ran
                                       the latest one
+POST /api/projects/{id}/training-runs/ train now (managers): 202 and the queued run; 409 while one is queued/running
 GET/PUT/PATCH /api/projects/{id}/retrain-policy/  when beat retrains the project, and with what (managers)
 """
 
 from __future__ import annotations
 
-from rest_framework import generics, serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 
+from annotation.api import Conflict
 from annotation.permissions import MANAGE, SEE, is_admin, project_for
+from annotation.serializers import DetailSerializer
 from config.api_contract import StrictJSONTypes
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 
@@ -57,8 +62,13 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class StartTrainingSerializer(StrictJSONTypes, serializers.Serializer):
+    hyperparameters = serializers.DictField(required=False, help_text="TrainConfig fields for this run only, on top "
+                                            "of the retrain policy's (the same bounds and staff-only options).")
+
+
 class TrainingRunList(generics.ListAPIView):
-    """A project's trainings, newest first: a long job's progress, and which worker ran it."""
+    """A project's trainings, newest first: a long job's progress, and which worker ran it. POST: train now."""
 
     serializer_class = TrainingRunSerializer
     permission_classes = [IsAuthenticated]  # and annotation.permissions.project_for in get_queryset
@@ -66,6 +76,28 @@ class TrainingRunList(generics.ListAPIView):
     def get_queryset(self):
         project = project_for(self.request.user, self.kwargs["project_id"], SEE)
         return TrainingRun.objects.filter(project=project).select_related("version").order_by("-created_at", "-id")
+
+    @extend_schema(request=StartTrainingSerializer, responses={202: TrainingRunSerializer, 409: DetailSerializer},
+                   summary="Train now (managers): queue a training on the gpu workers; follow it in this list")
+    def post(self, request, project_id: int):
+        from rewardmodel.launch import queue_training
+
+        project = project_for(request.user, project_id, MANAGE)
+        body = StartTrainingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        overrides = body.validated_data.get("hyperparameters") or {}
+        policy = RetrainPolicy.objects.filter(project=project).first()
+        checker = RetrainPolicySerializer(instance=policy, context={"request": request})
+        try:  # the retrain policy's own rules: bounds, combinations, staff-only options
+            checker.validate_hyperparameters({**(policy.hyperparameters if policy else {}), **overrides})
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"hyperparameters": exc.detail}) from None
+        busy = TrainingRun.objects.filter(project=project, status__in=[TrainingRun.QUEUED, TrainingRun.RUNNING])
+        if busy.exists():
+            raise Conflict(f"training run {busy.first().pk} of this project is still {busy.first().status}; "
+                           "follow it here, then train again")
+        run = queue_training(project, trigger="manual", overrides=overrides or None)
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class RetrainPolicySerializer(StrictJSONTypes, serializers.ModelSerializer):

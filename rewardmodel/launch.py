@@ -20,6 +20,16 @@ def launch_training(project, trigger: str = "manual", backbone: str | None = Non
     return send(run)
 
 
+def queue_training(project, trigger: str = "manual", overrides: dict | None = None) -> TrainingRun:
+    """A training asked for from a request: its row now, its job once the request's transaction commits."""
+    from celery import uuid
+    from django.db import transaction
+
+    run = TrainingRun.objects.create(project=project, celery_task_id=uuid(), trigger=trigger, overrides=overrides)
+    transaction.on_commit(lambda: send(run))
+    return run
+
+
 def send(run: TrainingRun):
     """Put a run's job on the queue under its own task id (a first launch, or a requeue of a lost one)."""
     signature = train_reward_model.s(run.project_id, run.trigger, run.backbone or None, run.overrides).set(

@@ -91,6 +91,8 @@ def api_cases(w) -> list[tuple[str, str, object, dict]]:
         ("post", f"/api/projects/{p}/score/", {}, _with(MEMBERS_SEE, rater=400, manager=400, staff=400, superuser=400)),
         ("get", f"/api/projects/{p}/reward-models/", None, MEMBERS_SEE),
         ("get", f"/api/projects/{p}/training-runs/", None, MEMBERS_SEE),
+        ("post", f"/api/projects/{p}/training-runs/", {"hyperparameters": {"epochs": 0}},
+         _with(MANAGERS, manager=400, staff=400, superuser=400)),
         ("get", f"/api/projects/{p}/retrain-policy/", None, MANAGERS),
         ("patch", f"/api/projects/{p}/retrain-policy/", {"min_new_rankings": 5}, MANAGERS),
         ("get", f"/api/projects/{p}/members/", None, MANAGERS),

@@ -79,3 +79,34 @@ def test_beat_intervals_come_from_settings_on_first_migrate(settings):
     settings.VERDICT_RETRAIN_CHECK_EVERY = 600
     ensure_retrain_schedule()  # an existing entry is the admin's to change: left alone
     assert PeriodicTask.objects.get(name=RETRAIN_CHECK_NAME).interval == check
+
+
+@pytest.mark.django_db(transaction=True)  # the job is sent when the request's transaction commits
+def test_train_now_through_the_api(project, rater, make_user, settings):
+    """Runs could only be started from the shell (issue 24): a manager queues one, follows it, cannot stack two."""
+    import redis
+
+    from annotation.models import Membership
+
+    manager = make_user("lead")  # a manager who is not staff
+    Membership.objects.create(project=project, user=manager, role=Membership.MANAGER)
+    url = f"/api/projects/{project.pk}/training-runs/"
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL) if settings.CELERY_BROKER_URL.startswith("redis") \
+        else None
+    if broker is not None:
+        broker.delete("gpu")
+    bad = client_for(manager).post(url, {"hyperparameters": {"epochs": 1000000}}, format="json")
+    assert bad.status_code == 400 and "hyperparameters" in bad.json() and not TrainingRun.objects.exists()
+    staff_only = client_for(manager).post(url, {"hyperparameters": {"device": "cpu"}}, format="json")
+    assert staff_only.status_code == 400 and "staff" in str(staff_only.json())
+    assert client_for(rater).post(url, {}, format="json").status_code == 403
+    started = client_for(manager).post(url, {"hyperparameters": {"epochs": 2}}, format="json")
+    assert started.status_code == 202 and started.json()["status"] == "queued"
+    run = TrainingRun.objects.get(pk=started.json()["id"])
+    assert (run.trigger, run.overrides) == ("manual", {"epochs": 2})
+    if broker is not None:
+        assert broker.llen("gpu") == 1  # on the gpu workers' queue
+        broker.delete("gpu")
+    again = client_for(manager).post(url, {}, format="json")
+    assert again.status_code == 409 and f"run {run.pk}" in again.json()["detail"]
+    assert client_for(manager).get(url).json()["results"][0]["id"] == run.pk
