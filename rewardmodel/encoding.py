@@ -67,13 +67,16 @@ def template_parts(tokenizer) -> tuple[str, str, str]:
 
 
 def _encode_chat(tokenizer, prompts, completions, max_length, keep) -> Encoded:
-    head, middle, tail = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in template_parts(tokenizer))
+    # verbose=False: these only measure; Verdict cuts to max_length itself, so transformers' "longer than the
+    # maximum … indexing errors" warning would be wrong here.
+    head, middle, tail = (tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"]
+                          for part in template_parts(tokenizer))
     budget = max_length - len(head) - len(middle) - len(tail)
     if budget < 1:
         raise ValueError(f"max_length {max_length} leaves no room for text: the chat template alone takes "
                          f"{max_length - budget} tokens")
-    prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer(list(prompts), add_special_tokens=False, verbose=False)["input_ids"]
+    completion_ids = tokenizer(list(completions), add_special_tokens=False, verbose=False)["input_ids"]
     features, truncated, completions_cut = [], 0, 0
     for p, c in zip(prompt_ids, completion_ids, strict=True):
         if len(p) + len(c) > budget:
@@ -91,8 +94,9 @@ def _encode_chat(tokenizer, prompts, completions, max_length, keep) -> Encoded:
 def _encode_text_pairs(tokenizer, prompts, completions, max_length, keep) -> Encoded:
     specials = tokenizer.num_special_tokens_to_add(pair=True)
     budget = max_length - specials
-    p_len = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    c_len = [len(ids) for ids in tokenizer(completions, add_special_tokens=False)["input_ids"]]
+    # Measured only (verbose=False): no "indexing errors" warning for texts Verdict is about to cut.
+    p_len = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]]
+    c_len = [len(ids) for ids in tokenizer(completions, add_special_tokens=False, verbose=False)["input_ids"]]
     fits, prompt_only, both = [], [], []
     for i, (p, c) in enumerate(zip(p_len, c_len, strict=True)):
         if p + c <= budget:

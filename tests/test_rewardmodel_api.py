@@ -93,7 +93,10 @@ def test_command_sync_and_errors(project, make_task, rater, tiny, capsys, lenien
     add_rankings(project, make_task, [rater], 6)
     call_command("train_reward_model", "--project", str(project.pk), "--sync", "--backbone", str(tiny),
                  "--epochs", "1", *[f"--set={k}={v}" for k, v in FAST.items()])
-    assert '"promoted": true' in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert '"promoted": true' in printed.out
+    # Progress while it trains (it printed nothing for 19 minutes): the last line is the last step.
+    assert "step" in printed.err and "loss" in printed.err and "left" in printed.err
     with pytest.raises(CommandError):
         call_command("train_reward_model", "--project", "no such project", "--sync")
     with pytest.raises(CommandError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -49,9 +51,12 @@ class Command(BaseCommand):
             from rewardmodel.training import run_training
 
             try:
-                result = run_training(project.pk, trigger="manual", backbone=opts["backbone"], overrides=overrides)
+                result = run_training(project.pk, trigger="manual", backbone=opts["backbone"], overrides=overrides,
+                                      progress_hook=self._progress_bar())
             except (ValueError, FileNotFoundError) as exc:
                 raise CommandError(str(exc)) from exc
+            if sys.stderr.isatty():
+                self.stderr.write("")
             if result.get("reason"):
                 self.stderr.write(f"version {result['version_id']}: {result['reason']}")
             self.stdout.write(json.dumps(result))
@@ -61,3 +66,20 @@ class Command(BaseCommand):
             async_result = launch_training(project, trigger="manual", backbone=opts["backbone"], overrides=overrides)
             task = async_result.parent or async_result
             self.stdout.write(f"queued training of {project} as task {task.id}")
+
+    def _progress_bar(self):
+        """Steps, loss and time left on stderr: a bar redrawn in place on a terminal, else a line per 10 %."""
+        tty, started, last = sys.stderr.isatty(), time.monotonic(), {"decile": -1}
+
+        def hook(step: int, total: int, loss: float) -> None:
+            fraction = step / max(total, 1)
+            elapsed = time.monotonic() - started
+            left = elapsed / fraction - elapsed if fraction else 0.0
+            line = (f"[{'#' * int(30 * fraction)}{'.' * (30 - int(30 * fraction))}] step {step}/{total} "
+                    f"loss {loss:.4f} · {elapsed:.0f} s, about {left:.0f} s left")
+            if tty:
+                self.stderr.write("\r" + line.ljust(90), ending="")
+            elif int(10 * fraction) > last["decile"] or step == total:
+                last["decile"] = int(10 * fraction)
+                self.stderr.write(line)
+        return hook
