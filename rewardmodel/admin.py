@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.text import VisibleTextAdmin, show_bidi_controls
 from rewardmodel import plots, registry
+from rewardmodel.metrics import warnings_for
 from rewardmodel.models import EvalSet, RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
 
 
@@ -23,7 +24,8 @@ class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
                     "n_rankings", "gate_verdict", "created_at", "promoted_at")
     list_filter = ("project", "status", "is_active")
     actions = ["promote_selected", "rollback_projects"]
-    readonly_fields = ("project", "number", "status", "is_active", "gate_reason", "gate_interval", "path", "base_model",
+    readonly_fields = ("project", "number", "status", "is_active", "warnings", "gate_reason", "gate_interval", "path",
+                       "base_model",
                        "config", "snapshot_summary", "metrics_summary", "eval_sets_card", "plots", "parent", "job_key",
                        "created_at", "promoted_at")
     exclude = ("snapshot", "metrics", "gate")
@@ -45,7 +47,16 @@ class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
 
     @admin.display(description="reward~length ρ")
     def length_spearman(self, obj):
-        return _fmt((obj.metrics.get("length_correlation") or {}).get("spearman"))
+        rho = _fmt((obj.metrics.get("length_correlation") or {}).get("spearman"))
+        warned = [w for w in warnings_for(obj.metrics) if w.startswith("reward follows length")]
+        if warned:  # a bare −0.51 said nothing: flag it, the reason on hover
+            return format_html('<span class="length-warning" title="{}">⚠ {}</span>', warned[0], rho)
+        return rho
+
+    @admin.display(description="warnings")
+    def warnings(self, obj):
+        found = warnings_for(obj.metrics)
+        return format_html_join("", "<p>⚠ {}</p>", ((w,) for w in found)) if found else "none"
 
     @admin.display(description="promotion gate")
     def gate_verdict(self, obj):

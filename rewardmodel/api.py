@@ -29,16 +29,23 @@ METRIC_KEYS = ("heldout_accuracy", "active_heldout_accuracy", "heldout_pairs", "
 
 class VersionSerializer(serializers.ModelSerializer):
     metrics = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(help_text="Plain-language warnings on the held-out metrics "
+                                                 "(length bias, below chance).")
     gate_reason = serializers.CharField(read_only=True)
 
     class Meta:
         model = RewardModelVersion
-        fields = ["id", "number", "status", "is_active", "base_model", "gate_reason", "gate", "metrics", "parent",
-                  "created_at", "promoted_at"]
+        fields = ["id", "number", "status", "is_active", "base_model", "gate_reason", "gate", "metrics", "warnings",
+                  "parent", "created_at", "promoted_at"]
         read_only_fields = fields
 
     def get_metrics(self, obj) -> dict:
         return {k: obj.metrics.get(k) for k in METRIC_KEYS}
+
+    def get_warnings(self, obj) -> list[str]:
+        from rewardmodel.metrics import warnings_for
+
+        return warnings_for(obj.metrics)
 
 
 class VersionList(generics.ListAPIView):

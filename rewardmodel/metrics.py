@@ -101,3 +101,24 @@ def clean(value):
     if isinstance(value, list | tuple):
         return [clean(v) for v in value]
     return value
+
+
+# |Spearman ρ| between reward and length from which a version is flagged: the reward model may be paying for length
+# rather than quality (Goodhart; Singhal et al. 2023 found RLHF's gains largely length). A threshold, not a test: held-
+# out sets are small, and a real preference for fuller answers also correlates.
+LENGTH_BIAS_RHO = 0.3
+
+
+def warnings_for(metrics: dict) -> list[str]:
+    """Plain-language warnings about a version's held-out metrics (shown next to the numbers)."""
+    out = []
+    rho = (metrics.get("length_correlation") or {}).get("spearman")
+    if isinstance(rho, float) and rho == rho and abs(rho) >= LENGTH_BIAS_RHO:
+        direction = "longer" if rho > 0 else "shorter"
+        out.append(f"reward follows length (Spearman ρ {rho:+.2f} on held-out answers): it may be rewarding "
+                   f"{direction} answers rather than better ones; compare with the raters' length preference before "
+                   "promoting")
+    accuracy = metrics.get("heldout_accuracy")
+    if isinstance(accuracy, float) and accuracy < 0.5:
+        out.append(f"held-out accuracy {accuracy:.3f} is below chance: the model prefers what raters rejected")
+    return out

@@ -152,3 +152,20 @@ def test_a_version_is_never_promoted_below_chance():
     assert not gate.decide(settings, 100, coin, -np.ones(90), clusters).promote
     good = np.where(rng.random(90) < 0.85, 1.0, -1.0)
     assert gate.decide(settings, 100, good, None, clusters).promote
+
+
+def test_length_bias_and_below_chance_are_warned_in_words(project, manager):
+    """A reward–length Spearman of −0.51 was shown as a bare number (issue 24)."""
+    from rewardmodel.metrics import warnings_for
+
+    biased = {"length_correlation": {"spearman": -0.51, "pearson": -0.4}, "heldout_accuracy": 0.357}
+    said = warnings_for(biased)
+    assert len(said) == 2 and "ρ -0.51" in said[0] and "shorter" in said[0] and "below chance" in said[1]
+    assert warnings_for({"length_correlation": {"spearman": 0.1}, "heldout_accuracy": 0.8}) == []
+    assert warnings_for({"length_correlation": {"spearman": float("nan")}}) == []
+    RewardModelVersion.objects.create(project=project, number=1, status=RewardModelVersion.REJECTED, path="v1",
+                                      base_model="tiny", job_key="w1", metrics=biased)
+    client = APIClient()
+    client.force_authenticate(manager)
+    row = client.get(f"/api/projects/{project.pk}/reward-models/").json()["results"][0]
+    assert row["warnings"] == said
