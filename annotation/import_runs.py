@@ -4,7 +4,8 @@ imports too big for a web request, run as a background job.
 The import itself is one transaction (all or nothing), so nothing it writes is visible until it commits. The run's
 row is written before and after, outside that transaction; in between, ``(phase, done, total)`` goes to the cache
 (Redis in production, shared by every web process) at most twice a second, and :func:`live` merges it in. The API
-(``GET /api/projects/{id}/imports/``), the admin and ``manage.py import_jsonl`` all go through here.
+(``GET /api/projects/{id}/imports/``), the admin, ``manage.py import_jsonl`` and ``import_preferences`` all go
+through here.
 
 An API upload of more than ``VERDICT_IMPORT_SYNC_ROWS`` lines (or one whose scan did not finish in the request's
 budget) is :func:`queue_import`-ed: its bytes wait in the database (``ImportUpload``), and ``annotation.tasks``
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from annotation.importer import ImportFailed, ImportSummary, Progress, import_jsonl, scan_file
 from annotation.models import ImportRun, ImportUpload, Project
+from annotation.preference_import import PreferenceImportSummary, import_preferences
 from annotation.rows import RowSource, TooLarge
 
 ERRORS_KEPT = 100
@@ -65,9 +67,28 @@ def run_import(project: Project, source, *, user=None, name: str = "upload", siz
     return run, _execute(run, source, progress)
 
 
-def _execute(run: ImportRun, source, progress: Progress | None) -> ImportSummary:
+def run_preference_import(project: Project, path, *, dataset: str = "", user=None,
+                          progress: Progress | None = None) -> tuple[ImportRun, PreferenceImportSummary]:
+    """Import preference data (``annotation.preference_import``) recorded as an ImportRun, like a task import: its
+    progress, summary or first errors in the admin and at ``GET …/imports/``."""
+    from pathlib import Path
+
+    path = Path(path)
+    run = _new_run(project, user, path.name, path.stat().st_size)
+
+    def preferences(target, source, progress):
+        return import_preferences(target, source, dataset,
+                                  progress=lambda done, total: progress("writing", done, total))
+
+    return run, _execute(run, path, progress, importer=preferences, rows_of=lambda summary: summary.rows)
+
+
+def _execute(run: ImportRun, source, progress: Progress | None, importer=None, rows_of=None):
+    """Run `importer` (task import by default) on `source`, recording the outcome on `run`."""
+    importer = importer or (lambda target, source, progress: import_jsonl(target, source, progress=progress))
+    rows_of = rows_of or (lambda summary: summary.tasks)
     try:
-        summary = import_jsonl(run.project, source, progress=_recorder(run, progress))
+        summary = importer(run.project, source, _recorder(run, progress))
     except ImportFailed as exc:
         _finish(run, ImportRun.FAILED, error_count=exc.total, errors=[list(e) for e in exc.errors[:ERRORS_KEPT]])
         exc.import_id = run.pk
@@ -79,7 +100,8 @@ def _execute(run: ImportRun, source, progress: Progress | None) -> ImportSummary
     except BaseException as exc:
         _finish(run, ImportRun.FAILED, error_count=1, errors=[[0, f"the import stopped: {exc!r}"[:1000]]])
         raise
-    _finish(run, ImportRun.SUCCEEDED, summary=summary.as_dict(), rows_done=summary.tasks, rows_total=summary.tasks)
+    _finish(run, ImportRun.SUCCEEDED, summary=summary.as_dict(), rows_done=rows_of(summary),
+            rows_total=rows_of(summary))
     return summary
 
 

@@ -419,6 +419,21 @@ def _write_batch(project: Project, records: list[_Record], summary: ImportSummar
     summary.tasks += len(tasks)
 
 
+def find_or_create_project(ref: str, create: bool, k: int, overlap: int) -> tuple[Project, bool]:
+    """(project, created): the project by id or name, or with `create` a new one named `ref`; raises ValueError
+    with the reason (a missing project without `create`, k outside 2–9, overlap below 1)."""
+    try:
+        return find_project(ref), False
+    except Project.DoesNotExist as exc:
+        if not create:
+            raise ValueError(f"{exc} (use --create-project to create it)") from None
+    if not 2 <= k <= 9:
+        raise ValueError("--k must be between 2 and 9")
+    if overlap < 1:
+        raise ValueError("--overlap must be at least 1")
+    return Project.objects.create(name=ref, k=k, overlap=overlap), True
+
+
 def find_project(ref: str | int) -> Project:
     """A project by id (digits) or exact name; raises Project.DoesNotExist with a clear message."""
     ref = str(ref).strip()

@@ -157,3 +157,25 @@ def test_a_hundred_thousand_pairs_stream_in(project, tmp_path):
     last = Ranking.objects.filter(dataset="big").order_by("-id").first()
     assert last.task.prompt.text == f"question {n - 1}" and last.original_rater == f"r{(n - 1) % 50}"
     print(f"100k pairs imported in {seconds:.1f} s")
+
+
+@pytest.mark.django_db
+def test_the_command_creates_the_project_and_records_an_import_run(tmp_path, capsys):
+    """The README's command failed on a new project name, and left no import run to follow (issue 24)."""
+    from annotation.models import ImportRun, Project
+
+    path = write_jsonl(tmp_path / "helpful-v1.jsonl", PAIRS)
+    with pytest.raises(CommandError, match="--create-project"):
+        call_command("import_preferences", str(path), project="Helpful pairs")
+    assert not Project.objects.filter(name="Helpful pairs").exists()
+    call_command("import_preferences", str(path), "--create-project", project="Helpful pairs")
+    project = Project.objects.get(name="Helpful pairs")
+    assert (project.k, project.overlap) == (2, 1) and "Created project" in capsys.readouterr().err
+    run = ImportRun.objects.get(project=project)
+    assert (run.status, run.source, run.rows_done) == (ImportRun.SUCCEEDED, "helpful-v1.jsonl", len(PAIRS))
+    assert run.summary["rankings"] == Ranking.objects.filter(task__project=project).count() > 0
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "q", "chosen": "only one side"}])
+    with pytest.raises(CommandError):
+        call_command("import_preferences", str(bad), project=project.name)
+    failed = ImportRun.objects.filter(project=project).latest("started_at")
+    assert failed.status == ImportRun.FAILED and failed.errors

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.import_runs import run_import
-from annotation.importer import ImportFailed, find_project
+from annotation.importer import ImportFailed, find_or_create_project
 from annotation.models import Project
 from annotation.rows import TooLarge
 from config.progress import CommandProgress
@@ -57,14 +57,9 @@ class Command(BaseCommand):
 
     def _project(self, ref: str, create: bool, k: int, overlap: int) -> Project:
         try:
-            return find_project(ref)
-        except Project.DoesNotExist as exc:
-            if not create:
-                raise CommandError(f"{exc} (use --create-project to create it)") from None
-        if not 2 <= k <= 9:
-            raise CommandError("--k must be between 2 and 9")
-        if overlap < 1:
-            raise CommandError("--overlap must be at least 1")
-        project = Project.objects.create(name=ref, k=k, overlap=overlap)
-        self.stdout.write(f"Created project {project.name!r} (id {project.pk}, k={k}, overlap={overlap})")
+            project, created = find_or_create_project(ref, create, k, overlap)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if created:
+            self.stdout.write(f"Created project {project.name!r} (id {project.pk}, k={k}, overlap={overlap})")
         return project

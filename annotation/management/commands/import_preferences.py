@@ -1,4 +1,5 @@
-"""manage.py import_preferences --project X FILE [--dataset NAME] — pairs or rankings others made, streamed."""
+"""manage.py import_preferences --project X FILE [--dataset NAME] [--create-project [--k K]] — pairs or rankings
+others made, streamed, recorded as an import run."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.importer import ImportFailed, find_project
-from annotation.models import Project
-from annotation.preference_import import import_preferences
+from annotation.import_runs import run_preference_import
+from annotation.importer import ImportFailed, find_or_create_project
 from annotation.rows import TooLarge
 from config.progress import CommandProgress
 
@@ -27,19 +27,24 @@ class Command(BaseCommand):
         parser.add_argument("path", help=".jsonl, .jsonl.gz or .parquet file")
         parser.add_argument("--project", required=True, help="project id or exact name")
         parser.add_argument("--dataset", default="", help="the dataset's name (default: the file's name)")
+        parser.add_argument("--create-project", action="store_true", help="create the project (by name) if absent")
+        parser.add_argument("--k", type=int, default=2, help="completions per task for a new project (2 for pairs)")
+        parser.add_argument("--overlap", type=int, default=1, help="distinct raters per task for a new project")
 
-    def handle(self, *args, path: str, project: str, dataset: str, **options) -> None:
-        try:
-            target = find_project(project)
-        except Project.DoesNotExist as exc:
-            raise CommandError(str(exc)) from None
+    def handle(self, *args, path: str, project: str, dataset: str, create_project: bool, k: int, overlap: int,
+               **options) -> None:
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"no such file: {path}")
+        try:
+            target, created = find_or_create_project(project, create_project, k, overlap)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if created:
+            self.stderr.write(f"Created project {target.name!r} (id {target.pk}, k={k}, overlap={overlap})")
         bar = CommandProgress(self.stderr)
         try:
-            summary = import_preferences(target, file, dataset,
-                                         progress=lambda done, total: bar("importing", done, total))
+            _, summary = run_preference_import(target, file, dataset=dataset, progress=bar)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         except TooLarge as exc:
