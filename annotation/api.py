@@ -124,7 +124,8 @@ def jsonl_response(rows, filename: str) -> StreamingHttpResponse:
 
 def _member_row(membership: Membership) -> dict:
     """A member as MemberSerializer describes one (the user comes joined: select_related or just loaded)."""
-    return {"username": membership.user.username, "role": membership.role, "paused": membership.paused}
+    return {"user_id": membership.user_id, "username": membership.user.username, "role": membership.role,
+            "paused": membership.paused}
 
 
 def _count_per_project(qs: QuerySet, project_field: str) -> Coalesce:

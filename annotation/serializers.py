@@ -257,6 +257,7 @@ class DetailSerializer(serializers.Serializer):
 class MemberSerializer(StrictJSONTypes, serializers.Serializer):
     """A member of a project: add one with POST {"username", "role"} (an existing role is changed)."""
 
+    user_id = serializers.IntegerField(read_only=True, help_text="What …/raters/{user_id}/pause/ takes.")
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=Membership.ROLES, default=Membership.RATER)
     paused = serializers.BooleanField(read_only=True)

@@ -19,7 +19,7 @@ def test_manager_adds_a_rater_then_makes_them_manager(project, as_manager, make_
     newcomer = make_user("newcomer")
     added = as_manager.post(f"/api/projects/{project.pk}/members/", {"username": "newcomer"}, format="json")
     assert added.status_code == 201, added.content
-    assert added.json() == {"username": "newcomer", "role": "rater", "paused": False}
+    assert added.json() == {"user_id": newcomer.pk, "username": "newcomer", "role": "rater", "paused": False}
     assert RaterProfile.objects.filter(user=newcomer).exists()
     changed = as_manager.post(f"/api/projects/{project.pk}/members/", {"username": "newcomer", "role": "manager"},
                               format="json")
@@ -28,6 +28,11 @@ def test_manager_adds_a_rater_then_makes_them_manager(project, as_manager, make_
     listed = as_manager.get(f"/api/projects/{project.pk}/members/").json()["results"]
     assert [m["username"] for m in listed] == ["manager", "newcomer", "rater1", "rater2"]
     assert {m["username"]: m["role"] for m in listed}["newcomer"] == "manager"
+    # The id a pause takes is in the list (it was missing: issue 24).
+    rater = next(m for m in listed if m["username"] == "rater1")
+    paused = as_manager.post(f"/api/projects/{project.pk}/raters/{rater['user_id']}/pause/", {"reason": "check"},
+                             format="json")
+    assert paused.status_code == 200 and Membership.objects.get(project=project, user_id=rater["user_id"]).paused
 
 
 @pytest.mark.parametrize("body, field", [
