@@ -67,20 +67,25 @@ def correctness(diffs: np.ndarray) -> np.ndarray:
     return np.where(diffs > 0, 1.0, np.where(diffs == 0, 0.5, 0.0))
 
 
-def paired_bootstrap(new_diffs: np.ndarray, old_diffs: np.ndarray, clusters: np.ndarray, seed: int,
-                     samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float, float]:
-    """(accuracy difference new − old, 2.5 % and 97.5 % quantiles), resampling whole clusters with replacement."""
-    delta = correctness(new_diffs) - correctness(old_diffs)
+def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, seed: int,
+                      samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float, float]:
+    """(mean of per-pair `values`, 2.5 % and 97.5 % quantiles), resampling whole clusters with replacement."""
     _, cluster_index = np.unique(clusters, return_inverse=True)
     n_clusters = int(cluster_index.max()) + 1
-    sums = np.bincount(cluster_index, weights=delta, minlength=n_clusters)
+    sums = np.bincount(cluster_index, weights=values, minlength=n_clusters)
     sizes = np.bincount(cluster_index, minlength=n_clusters).astype(np.float64)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_clusters, size=(samples, n_clusters))
-    # Ratio estimator: resampled pair-level accuracy difference (clusters may differ in size, ties give fewer pairs).
+    # Ratio estimator: the resampled pair-level mean (clusters may differ in size, ties give fewer pairs).
     boot = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
     low, high = np.quantile(boot, [0.025, 0.975])
-    return float(delta.mean()), float(low), float(high)
+    return float(values.mean()), float(low), float(high)
+
+
+def paired_bootstrap(new_diffs: np.ndarray, old_diffs: np.ndarray, clusters: np.ndarray, seed: int,
+                     samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float, float]:
+    """(accuracy difference new − old, 2.5 % and 97.5 % quantiles), resampling whole clusters with replacement."""
+    return cluster_bootstrap(correctness(new_diffs) - correctness(old_diffs), clusters, seed, samples)
 
 
 CHANCE = 0.5
@@ -89,15 +94,7 @@ CHANCE = 0.5
 def accuracy_interval(diffs: np.ndarray, clusters: np.ndarray, seed: int,
                       samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float, float]:
     """(held-out accuracy, 2.5 % and 97.5 % quantiles), resampling whole clusters (rankings) as the paired test."""
-    correct = correctness(diffs)
-    _, cluster_index = np.unique(clusters, return_inverse=True)
-    n_clusters = int(cluster_index.max()) + 1
-    sums = np.bincount(cluster_index, weights=correct, minlength=n_clusters)
-    sizes = np.bincount(cluster_index, minlength=n_clusters).astype(np.float64)
-    draws = np.random.default_rng(seed).integers(0, n_clusters, size=(samples, n_clusters))
-    boot = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
-    low, high = np.quantile(boot, [0.025, 0.975])
-    return float(correct.mean()), float(low), float(high)
+    return cluster_bootstrap(correctness(diffs), clusters, seed, samples)
 
 
 def ineligibility(settings: GateSettings, train_rankings: int | None, heldout_pairs: int | None) -> str | None:
