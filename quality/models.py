@@ -141,3 +141,26 @@ class QualityReport(models.Model):
 
     def __str__(self) -> str:
         return f"quality of {self.project} ({self.status})"
+
+
+class RankingReview(models.Model):
+    """A manager's verdict on one ranking (the review page and API): a rejected ranking leaves training
+    (``rewardmodel.snapshot.trainable_rankings``) and the consensus (``quality.refresh``); it is kept, with its
+    reason."""
+
+    ACCEPTED, REJECTED = "accepted", "rejected"
+    DECISIONS = [(ACCEPTED, "Accepted"), (REJECTED, "Rejected")]
+
+    ranking = models.OneToOneField(Ranking, on_delete=models.CASCADE, primary_key=True, related_name="review")
+    decision = models.CharField(max_length=16, choices=DECISIONS)
+    reason = models.CharField(max_length=500, blank=True, help_text="Required to reject: raters and engineers read it.")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["decision"], name="review_decision_idx")]
+        constraints = [models.CheckConstraint(condition=~models.Q(decision="rejected", reason=""),
+                                              name="review_reject_has_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.decision} ranking {self.ranking_id}"

@@ -52,7 +52,9 @@ class RankingRow:
 
 def read_rankings(project: Project) -> list[RankingRow]:
     """The rankings the consensus is fitted on: raters' and AI judges' (imported ones carry no rater to judge)."""
-    rows = (Ranking.objects.filter(task__project=project, source__in=[Ranking.RATER, Ranking.JUDGE]).order_by("id")
+    # A ranking a reviewer rejected (quality.models.RankingReview) is no evidence about the task.
+    rows = (Ranking.objects.filter(task__project=project, source__in=[Ranking.RATER, Ranking.JUDGE])
+            .exclude(review__decision="rejected").order_by("id")
             .values_list("id", "task_id", "rater_id", "order", "display_order", "time_spent_ms", "flags",
                          "task__prompt_id", "source"))
     return [RankingRow(*r[:-1], judge=r[-1] == Ranking.JUDGE) for r in rows.iterator(chunk_size=CHUNK)]

@@ -119,10 +119,12 @@ def snapshot_hash(records: list) -> str:
 
 
 def trainable_rankings(project_id: int):
-    """The rankings training learns from: unflagged ones (flagged ones are left out, as in the TRL export), people's
+    """The rankings training learns from: unflagged ones (flagged ones are left out, as in the TRL export), not
+    rejected by a reviewer, of tasks not excluded from training (the data browser's two ways to take data out), people's
     only unless the project's retrain policy includes AI judges' (``judge_rankings="weighted"``: each carries its
     judge's reliability as its weight, like a person's)."""
-    rankings = Ranking.objects.filter(task__project_id=project_id, flags=[])
+    rankings = (Ranking.objects.filter(task__project_id=project_id, flags=[], task__excluded_from_training=False)
+                .exclude(review__decision="rejected"))
     policy = RetrainPolicy.objects.filter(project_id=project_id).values_list("judge_rankings", flat=True).first()
     return rankings if policy == RetrainPolicy.WEIGHTED else rankings.from_people()
 
