@@ -35,11 +35,14 @@ RANKING_FIELDS = ("id", "task_id", "rater_id", "order", "criteria_orders", "rati
                   "task__prompt__external_id", "task__prompt__text", "task__is_gold", "task__origin_id")
 
 
-def _ranking_batches(project: Project, exclude_flagged: bool) -> Iterator[tuple[list[dict], dict[int, list]]]:
+def _ranking_batches(project: Project, exclude_flagged: bool,
+                     tasks=None) -> Iterator[tuple[list[dict], dict[int, list]]]:
     """Rankings as plain rows, ``CHUNK_SIZE`` at a time from a server-side cursor, each batch with its tasks'
     completions ``task id → [(id, model, text)]`` (one query per batch). Plain rows, not model instances: an export
-    of a million pairs spends its time here."""
+    of a million pairs spends its time here. ``tasks`` (a queryset of the project's tasks) narrows it to those."""
     qs = Ranking.objects.filter(task__project=project)
+    if tasks is not None:
+        qs = qs.filter(task__in=tasks.values("pk"))
     if exclude_flagged:
         qs = qs.filter(flags=[])
     rows = qs.order_by("id").values(*RANKING_FIELDS).iterator(chunk_size=CHUNK_SIZE)
@@ -81,9 +84,10 @@ def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: 
                 yield row
 
 
-def iter_rankings(project: Project, exclude_flagged: bool = False) -> Iterator[dict]:
-    """One row per submitted ranking of `project`: the task, what was shown, and the rater's answer."""
-    for batch, completions in _ranking_batches(project, exclude_flagged):
+def iter_rankings(project: Project, exclude_flagged: bool = False, tasks=None) -> Iterator[dict]:
+    """One row per submitted ranking of `project` (of ``tasks`` only, when given): the task, what was shown, and the
+    rater's answer."""
+    for batch, completions in _ranking_batches(project, exclude_flagged, tasks):
         for r in batch:
             yield {
                 "ranking_id": r["id"],

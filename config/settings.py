@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "feedback",
     "serving",
     "active_learning",
+    "curation",  # data browser and review: reads every app below
     "replay",
 ]
 

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rankingtask',
             name='excluded_from_training',
-            field=models.BooleanField(default=False, help_text='Left out of training and releases (its rankings stay, for quality and review); set from the data browser.'),
+            field=models.BooleanField(db_default=False, default=False, help_text='Left out of training and releases (its rankings stay, for quality and review); set from the data browser.'),
         ),
         migrations.RunPython(create_search_indexes, drop_search_indexes),
     ]
