@@ -64,6 +64,7 @@ def home(request: HttpRequest) -> HttpResponse:
     for m in memberships:
         counts = task_counts[m.project_id]
         total = sum(counts.values())
+        open_tasks = counts.get(RankingTask.OPEN, 0)
         projects.append(
             {
                 "project": m.project,
@@ -71,6 +72,11 @@ def home(request: HttpRequest) -> HttpResponse:
                 "total": total,
                 "complete": counts.get(RankingTask.COMPLETE, 0),
                 "mine": mine.get(m.project_id, 0),
+                # "Start rating" only leads somewhere when there is something to rate and the rater is not paused.
+                "can_rate": open_tasks > 0 and not m.paused,
+                "paused": m.paused,
+                # The admin's pages (quality, reward models) are for managers who can open the admin at all.
+                "manages": m.role == Membership.MANAGER and request.user.is_staff,
             }
         )
     return render(request, "annotation/home.html", {"projects": projects})
