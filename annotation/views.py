@@ -60,6 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .order_by()
     )
+    admin_links = request.user.is_staff and request.user.has_perm("annotation.view_project")
     projects = []
     for m in memberships:
         counts = task_counts[m.project_id]
@@ -75,8 +76,8 @@ def home(request: HttpRequest) -> HttpResponse:
                 # "Start rating" only leads somewhere when there is something to rate and the rater is not paused.
                 "can_rate": open_tasks > 0 and not m.paused,
                 "paused": m.paused,
-                # The admin's pages (quality, reward models) are for managers who can open the admin at all.
-                "manages": m.role == Membership.MANAGER and request.user.is_staff,
+                # Links to the admin's pages (quality, reward models) only for managers who may open them.
+                "manages": m.role == Membership.MANAGER and admin_links,
             }
         )
     return render(request, "annotation/home.html", {"projects": projects})

@@ -163,13 +163,16 @@ def _for_people(page: dict) -> dict:
     percentages, consensus orders by completion letter and model rather than ids."""
     report = page["report"]
     report["finished_shown"] = when(report.get("finished_at"))
+    report["seconds_shown"] = figure((report.get("summary") or {}).get("seconds"))
     for row in page["raters"]:
         row["gold_shown"] = percent(row["gold_accuracy"])
     for event in page["pause_events"]:
         event["at_shown"] = when(event["at"])
-    labels = completion_labels(t["task_id"] for t in page["contested_tasks"])
+    task_ids = [t["task_id"] for t in page["contested_tasks"]]
+    labels = completion_labels(task_ids)
+    scores = dict(TaskConsensus.objects.filter(task_id__in=task_ids).values_list("task_id", "scores"))  # ties
     for t in page["contested_tasks"]:
-        t["order_shown"] = labelled_order(t["order"], labels.get(t["task_id"], {}))
+        t["order_shown"] = labelled_order(t["order"], labels.get(t["task_id"], {}), scores.get(t["task_id"]))
     return page
 
 

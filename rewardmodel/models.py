@@ -129,7 +129,7 @@ class RetrainPolicy(models.Model):
 
     def __str__(self) -> str:
         if not self.enabled:  # a disabled policy retrains nothing: its title must not promise a schedule
-            return f"retraining of {self.project}: disabled (would retrain every {self.min_new_rankings} new rankings)"
+            return f"retraining of {self.project}: disabled"
         return f"retrain {self.project} every {self.min_new_rankings} new rankings"
 
 
