@@ -141,6 +141,11 @@ def _bars(hist: dict):
     counts, edges = hist.get("counts") or [], hist.get("edges") or []
     if not counts or len(edges) != len(counts) + 1:
         return "–"
+    filled = [i for i, c in enumerate(counts) if c]
+    if len(filled) == 1:  # every candidate in one bin (a constant score): a bar chart of one bar says nothing more
+        i = filled[0]
+        return format_html("<p>all {} candidates between {} and {}</p>", int(counts[i]), figure(edges[i]),
+                           figure(edges[i + 1]))
     top = max(max(counts), 1)
     rows = ((figure(edges[i]), figure(edges[i + 1]), "█" * round(30 * int(c) / top), int(c))
             for i, c in enumerate(counts))

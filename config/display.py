@@ -83,6 +83,10 @@ def value_html(value, depth: int = 0) -> SafeString | str:
     """One JSON value as HTML: numbers by :func:`figure`, ISO times by :func:`when`, objects as nested tables,
     lists of numbers as a comma-separated line, other lists one item a line. Everything text is escaped."""
     if isinstance(value, dict):
+        if value and set(value) <= {"mean", "min", "max"}:  # a summary statistic: one line reads better than a table
+            spread = ", ".join(f"{k} {figure(value[k])}" for k in ("min", "max") if k in value)
+            mean = f"mean {figure(value['mean'])}" if "mean" in value else ""
+            return f"{mean} ({spread})" if mean and spread else mean or spread
         return data_table(value, depth + 1) if value else DASH
     if isinstance(value, list | tuple):
         if not value:

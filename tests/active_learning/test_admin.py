@@ -60,13 +60,15 @@ def round_(project, make_task):
                                         params={"seed": 4242, "contested_share": 0.3333333333333333})
     task = make_task(project)
     a, b = task.completions.order_by("id")[:2]
-    SelectedItem.objects.create(round=rnd, task=task, completion_a=a, completion_b=b, rank=1, action=SelectedItem.RAISED,
+    SelectedItem.objects.create(round=rnd, task=task, completion_a=a, completion_b=b, rank=1,
+                                action=SelectedItem.RAISED,
                                 scores={"margin": 0.012345678901234567, "bald": 0.00098765432109876})
     return rnd
 
 
 def test_round_page_shows_tables_rounded_and_a_histogram(superuser_client, round_):
-    body = superuser_client.get(reverse("admin:active_learning_selectionround_change", args=[round_.pk])).content.decode()
+    change = reverse("admin:active_learning_selectionround_change", args=[round_.pk])
+    body = superuser_client.get(change).content.decode()
     assert 'class="data-table"' in body
     assert "0.0123" in body and "0.000988" in body and "0.333" in body  # the pick's scores and the parameters
     assert "0.012345678901234567" not in body and "0.3333333333333333" not in body

@@ -33,8 +33,9 @@ def filled(make_user, make_task):
         ids = sorted(task.completions.values_list("id", flat=True))
         assignment = Assignment.objects.create(task=task, rater=rater, status=Assignment.SUBMITTED,
                                                expires_at=timezone.now())
-        Ranking.objects.create(assignment=assignment, task=task, rater=rater, order=[[ids[0]], [ids[1], ids[2]], [ids[3]]],
-                               display_order=ids, flags=["unsure", "offensive"], time_spent_ms=123456)
+        Ranking.objects.create(assignment=assignment, task=task, rater=rater,
+                               order=[[ids[0]], [ids[1], ids[2]], [ids[3]]], display_order=ids,
+                               flags=["unsure", "offensive"], time_spent_ms=123456)
     metrics = {"heldout_accuracy": 0.7234567891, "ece_after": 0.0456789123, "flip_rate_vs_parent": 0.1234567,
                "length_correlation": {"spearman": -0.5123456}}
     for n in range(1, 8):
@@ -80,3 +81,22 @@ def test_changelists_fit_a_1366_pixel_screen(admin_page, filled, changelist):
     columns = admin_page.evaluate(
         "[...document.querySelectorAll('#result_list thead th')].map(th => th.className + ' ' + th.offsetWidth)")
     assert table <= box, f"{changelist}: the table is {table} px wide in a {box} px box: {columns}"
+
+
+def test_a_rounds_page_reads_as_tables_not_json(admin_page, filled):
+    import numpy as np
+
+    from active_learning.pipeline import _summary
+    from tests.active_learning.test_admin import skewed_stability
+
+    rnd = SelectionRound.objects.filter(project=filled).first()
+    rnd.summary = _summary(skewed_stability(), np.arange(10), n_labels=50, n_candidates=400, n_contested=3)
+    rnd.params = {"seed": 4242, "contested_share": 0.3333333333333333, "max_asks": 3}
+    rnd.save()
+    admin_page.goto(f"/admin/active_learning/selectionround/{rnd.pk}/change/")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    admin_page.screenshot(path=str(SHOTS / "active_learning_selectionround_change.png"), full_page=True)
+    assert admin_page.locator("table.data-table").count() >= 3  # parameters, summary, the pick's scores
+    assert admin_page.locator("pre.histogram").count() == 1  # the margins; BALD is 0 for all: one line
+    assert admin_page.locator("input[name=_save]").count() == 0
+    assert admin_page.evaluate("document.documentElement.scrollWidth") <= WIDTH

@@ -43,3 +43,8 @@ def test_data_table_rounds_escapes_and_nests():
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert "<th>values</th><td>0.111, 2.22</td>" in html
     assert data_table({}) == "–"
+
+
+def test_summary_statistics_read_on_one_line():
+    html = str(data_table({"margin_selected": {"mean": 0.45123, "min": 0.000000463, "max": 3.3}}))
+    assert "<td>mean 0.451 (min 4.63e-07, max 3.3)</td>" in html
