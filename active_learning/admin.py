@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from active_learning import learning_curve
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
 from annotation.permissions import MANAGE, project_for
+from config.display import RecordAdmin, data_table, figure
 from config.text import VisibleTextAdmin
 
 
@@ -25,8 +26,12 @@ class SelectedItemInline(admin.TabularInline):
     model = SelectedItem
     extra = 0
     can_delete = False
-    fields = ("rank", "action", "task", "completion_a", "completion_b", "scores", "came_back")
+    fields = ("rank", "action", "task", "completion_a", "completion_b", "scores_table", "came_back")
     readonly_fields = fields
+
+    @admin.display(description="scores")
+    def scores_table(self, obj: SelectedItem):
+        return data_table(obj.scores)
 
     @admin.display(description="came back")
     def came_back(self, obj: SelectedItem) -> str:
@@ -38,18 +43,21 @@ class SelectedItemInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(SelectionRound)
-class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
-    list_display = (
-        "id", "project", "strategy", "trigger", "status", "model_version", "batch_size",
-        "selected", "raised", "created", "mean_instability", "created_at",
-    )
+class SelectionRoundAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
+    """A round is a record of what the selector did: read-only (start one from the API or the project's page)."""
+
+    # Few columns: the list must fit a 1366 px screen (tests/test_admin_browser.py).
+    list_display = ("id", "project", "strategy", "status", "model_version", "picks", "mean_instability", "created_at")
     list_filter = ("project", "strategy", "trigger", "status")
-    readonly_fields = (
+    fields = readonly_fields = (
         "project", "strategy", "strategy_used", "trigger", "status", "model_version", "model_note",
-        "feature_source", "batch_size", "params", "dedupe_key", "summary", "score_histogram", "error",
-        "created_at", "finished_at",
+        "feature_source", "batch_size", "params_table", "dedupe_key", "summary_table", "score_histogram", "error",
+        "attempts", "created_at", "started_at", "finished_at",
     )
     inlines = [SelectedItemInline]
     change_list_template = "admin/active_learning/selectionround/change_list.html"
@@ -86,17 +94,21 @@ class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
         note = obj.summary.get("strategy_note")
         return f"{used}: {note}" if note else used
 
-    @admin.display(description="selected")
-    def selected(self, obj: SelectionRound) -> int:
-        return obj.items.count()
+    @admin.display(description="picks (raised / new)")
+    def picks(self, obj: SelectionRound) -> str:
+        actions = list(obj.items.values_list("action", flat=True))
+        raised = sum(a == SelectedItem.RAISED for a in actions)
+        created = sum(a == SelectedItem.CREATED for a in actions)
+        return f"{len(actions)} ({raised} / {created})"
 
-    @admin.display(description="raised")
-    def raised(self, obj: SelectionRound) -> int:
-        return obj.items.filter(action=SelectedItem.RAISED).count()
+    @admin.display(description="parameters")
+    def params_table(self, obj: SelectionRound):
+        return data_table(obj.params)
 
-    @admin.display(description="created")
-    def created(self, obj: SelectionRound) -> int:
-        return obj.items.filter(action=SelectedItem.CREATED).count()
+    @admin.display(description="summary")
+    def summary_table(self, obj: SelectionRound):
+        shown = {k: v for k, v in (obj.summary or {}).items() if not k.endswith("_histogram")}
+        return data_table(shown)
 
     @admin.display(description="mean instability (selected / all)")
     def mean_instability(self, obj: SelectionRound) -> str:
@@ -104,26 +116,44 @@ class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
         alls = obj.summary.get("instability_all", {}).get("mean")
         if sel is None or alls is None:
             return "–"
-        return f"{sel:.2f} / {alls:.2f}"
+        return f"{figure(sel)} / {figure(alls)}"
 
-    @admin.display(description="instability of all candidates")
+    @admin.display(description="scores of all candidates")
     def score_histogram(self, obj: SelectionRound):
-        hist = obj.summary.get("instability_histogram") or {}
-        counts, edges = hist.get("counts") or [], hist.get("edges") or []
-        if not counts or len(edges) != len(counts) + 1:
+        """Histograms of the raw scores (the reward margin, BALD). Rounds from before they were stored have only the
+        histogram of `instability`, a percentile rank: flat by construction, so it is not shown as if it meant more."""
+        summary = obj.summary or {}
+        parts = [
+            (title, _bars(summary.get(key) or {}))
+            for key, title in (("margin_histogram", "reward margin |r(a) − r(b)| (small: the model is unsure)"),
+                               ("bald_histogram", "BALD: disagreement between the ensemble's members (nats)"))
+            if summary.get(key)
+        ]
+        if not parts:
+            if summary.get("instability_histogram"):
+                return "– (this round stored only percentile ranks, which are uniform: no histogram to show)"
             return "–"
-        top = max(max(counts), 1)
-        rows = (
-            (f"{float(edges[i]):.2f}–{float(edges[i + 1]):.2f}", "█" * round(30 * int(c) / top), int(c))
-            for i, c in enumerate(counts)
-        )
-        return format_html(
-            "<pre>{}</pre>", format_html_join("\n", "{}  {} {}", rows)
-        )
+        return format_html_join("", "<p>{}</p>{}", parts)
+
+
+def _bars(hist: dict):
+    """A histogram ({"counts", "edges"}) as text bars, one line per bin, edges to 3 significant digits."""
+    counts, edges = hist.get("counts") or [], hist.get("edges") or []
+    if not counts or len(edges) != len(counts) + 1:
+        return "–"
+    filled = [i for i, c in enumerate(counts) if c]
+    if len(filled) == 1:  # every candidate in one bin (a constant score): a bar chart of one bar says nothing more
+        i = filled[0]
+        return format_html("<p>all {} candidates between {} and {}</p>", int(counts[i]), figure(edges[i]),
+                           figure(edges[i + 1]))
+    top = max(max(counts), 1)
+    rows = ((figure(edges[i]), figure(edges[i + 1]), "█" * round(30 * int(c) / top), int(c))
+            for i, c in enumerate(counts))
+    return format_html('<pre class="histogram">{}</pre>', format_html_join("\n", "{:>8}–{:<8} {} {}", rows))
 
 
 @admin.register(CachedEmbedding)
-class CachedEmbeddingAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class CachedEmbeddingAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("source_key", "completion", "dim", "created_at")
     list_filter = ("source_key",)
     fields = ("source_key", "completion", "dim", "created_at")
@@ -139,20 +169,14 @@ def _figure(value, digits: int = 3, signed: bool = False) -> str:
 
 
 @admin.register(RoutingAudit)
-class RoutingAuditAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class RoutingAuditAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     """Every audit of routing: strategies replayed against random on the evaluation stream, and auto's choice."""
 
     list_display = ("created_at", "project", "model_version", "eval_pairs", "chosen_or_random", "reason")
     list_filter = ("project",)
     fields = ("project", "model_version", "eval_pairs", "chosen_or_random", "reason", "table", "seconds",
               "created_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False  # written by rounds with policy auto
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    readonly_fields = fields  # written by rounds with policy auto
 
     @admin.display(description="auto uses")
     def chosen_or_random(self, obj: RoutingAudit) -> str:

@@ -220,7 +220,10 @@ def _summary(stab, chosen: np.ndarray, n_labels: int, n_candidates: int, n_conte
             return {}
         return {"mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
 
-    hist, edges = np.histogram(stab.instability, bins=10) if n_candidates else (np.zeros(0), np.zeros(0))
+    def histogram(x: np.ndarray) -> dict:
+        counts, edges = np.histogram(x, bins=10) if len(x) else (np.zeros(0), np.zeros(0))
+        return {"counts": counts.astype(int).tolist(), "edges": [round(float(e), 4) for e in edges]}
+
     return {
         "candidates": n_candidates,
         "labelled_comparisons": n_labels,
@@ -231,7 +234,10 @@ def _summary(stab, chosen: np.ndarray, n_labels: int, n_candidates: int, n_conte
         "margin_selected": stats(stab.margin[chosen]),
         "flips_all": int(stab.flip.sum()),
         "contested_skipped": n_contested,
-        "instability_histogram": {"counts": hist.astype(int).tolist(), "edges": [round(float(e), 4) for e in edges]},
+        # The raw scores, not `instability`: that is a percentile rank, uniform over the candidates by construction,
+        # so its histogram is flat whatever the model thinks. The margin is what ranks by default (small = unsure).
+        "margin_histogram": histogram(stab.margin),
+        "bald_histogram": histogram(stab.bald),
     }
 
 

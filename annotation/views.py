@@ -60,10 +60,12 @@ def home(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .order_by()
     )
+    admin_links = request.user.is_staff and request.user.has_perm("annotation.view_project")
     projects = []
     for m in memberships:
         counts = task_counts[m.project_id]
         total = sum(counts.values())
+        open_tasks = counts.get(RankingTask.OPEN, 0)
         projects.append(
             {
                 "project": m.project,
@@ -71,6 +73,11 @@ def home(request: HttpRequest) -> HttpResponse:
                 "total": total,
                 "complete": counts.get(RankingTask.COMPLETE, 0),
                 "mine": mine.get(m.project_id, 0),
+                # "Start rating" only leads somewhere when there is something to rate and the rater is not paused.
+                "can_rate": open_tasks > 0 and not m.paused,
+                "paused": m.paused,
+                # Links to the admin's pages (quality, reward models) only for managers who may open them.
+                "manages": m.role == Membership.MANAGER and admin_links,
             }
         )
     return render(request, "annotation/home.html", {"projects": projects})

@@ -41,7 +41,39 @@ def _body(schema: dict, description: str, media_types: list[str]) -> dict:
     return {"content": {m: {"schema": schema} for m in media_types}, "description": description}
 
 
+# The API docs' sections: each endpoint by the app its view lives in (annotation's split by area), so that a new
+# endpoint lands in its app's section without a decorator. An app not listed gets its own name as its section.
+APP_TAGS = {
+    "quality": "quality",
+    "rewardmodel": "reward models",
+    "feedback": "judges",
+    "serving": "serving",
+    "active_learning": "active learning",
+    "replay": "replay",
+}
+# Annotation's endpoints by the first path segment after the project that names their area.
+ANNOTATION_AREAS = (
+    (("export", "import", "imports"), "imports & exports"),
+    (("tasks", "assignments", "rankings"), "tasks & rankings"),
+)
+
+
+def tag_for(view_module: str, path: str) -> str:
+    """The docs section of an endpoint, from its view's module (``quality.api`` → quality) and its path."""
+    app = view_module.split(".", 1)[0]
+    if app != "annotation":
+        return APP_TAGS.get(app, app.replace("_", " "))
+    parts = {p for p in path.strip("/").split("/") if p and not p.startswith("{")}
+    for segments, tag in ANNOTATION_AREAS:
+        if parts.intersection(segments):
+            return tag
+    return "projects"
+
+
 class VerdictAutoSchema(AutoSchema):
+    def get_tags(self) -> list[str]:  # @extend_schema(tags=…) on a view still wins: it overrides this method
+        return [tag_for(type(self.view).__module__, self.path)]
+
     def _get_request_body(self, direction="request"):
         body = super()._get_request_body(direction)
         # A body that is one of several shapes (oneOf) has to be sent: drf-spectacular cannot tell on its own.

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 
+from config.display import RecordAdmin, data_table
 from feedback.models import Judge, JudgeRun, JudgeVerdict
 
 
@@ -52,29 +53,28 @@ class JudgeAdmin(admin.ModelAdmin):
 
 
 @admin.register(JudgeVerdict)
-class JudgeVerdictAdmin(admin.ModelAdmin):
+class JudgeVerdictAdmin(RecordAdmin, admin.ModelAdmin):
     list_display = ["id", "judge", "task", "first", "second", "outcome", "attempts", "cost", "error", "created_at"]
     list_filter = ["outcome", "judge"]
     list_select_related = ["judge", "task"]
     raw_id_fields = ["task", "first", "second"]
-    readonly_fields = [f.name for f in JudgeVerdict._meta.fields]
-
-    def has_add_permission(self, request):
-        return False  # verdicts come from judges, not from people
+    readonly_fields = [f.name for f in JudgeVerdict._meta.fields]  # verdicts come from judges, not from people
 
 
 @admin.register(JudgeRun)
-class JudgeRunAdmin(admin.ModelAdmin):
+class JudgeRunAdmin(RecordAdmin, admin.ModelAdmin):
     """Runs on the workers, with progress; start one from the API or `manage.py judge_tasks` (in-process)."""
 
     list_display = ["id", "judge", "status", "progress_shown", "attempts", "message", "created_at", "finished_at"]
     list_filter = ["status", "judge"]
     list_select_related = ["judge"]
-    readonly_fields = [f.name for f in JudgeRun._meta.fields]
+    fields = readonly_fields = [("summary_table" if f.name == "summary" else f.name)
+                                for f in JudgeRun._meta.fields if f.name != "id"]
+
+    @admin.display(description="summary")
+    def summary_table(self, obj):
+        return data_table(obj.summary)
 
     @admin.display(description="progress")
     def progress_shown(self, obj):
         return f"{obj.tasks_done}/{obj.tasks_total}" if obj.tasks_total else "–"
-
-    def has_add_permission(self, request):
-        return False

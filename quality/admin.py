@@ -12,9 +12,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from annotation.admin import ProjectAdmin, percent
+from annotation.admin import ProjectAdmin, completion_labels, labelled_order, percent
 from annotation.models import Project
 from annotation.permissions import MANAGE, project_for
+from config.display import RecordAdmin, data_table, figure, when
 from config.text import VisibleTextAdmin, show_bidi_controls
 from quality import figures, pausing, plots
 from quality.agreement import project_agreement
@@ -64,7 +65,7 @@ class QualityProjectAdmin(ProjectAdmin):
         project = self._managed(request, object_id)
         if request.method == "POST":
             return self._quality_action(request, project)
-        page = figures.quality_page(project)
+        page = _for_people(figures.quality_page(project))
         leaderboard, leaderboard_error = stored_leaderboard(project)
         summary = page["report"]["summary"]
         context = {
@@ -157,63 +158,111 @@ class QualityProjectAdmin(ProjectAdmin):
         return TemplateResponse(request, "admin/annotation/project/agreement.html", context)
 
 
+def _for_people(page: dict) -> dict:
+    """The quality page's figures (as the API gives them) made readable: times in the site's format, shares as
+    percentages, consensus orders by completion letter and model rather than ids."""
+    report = page["report"]
+    report["finished_shown"] = when(report.get("finished_at"))
+    report["seconds_shown"] = figure((report.get("summary") or {}).get("seconds"))
+    for row in page["raters"]:
+        row["gold_shown"] = percent(row["gold_accuracy"])
+    for event in page["pause_events"]:
+        event["at_shown"] = when(event["at"])
+    task_ids = [t["task_id"] for t in page["contested_tasks"]]
+    labels = completion_labels(task_ids)
+    scores = dict(TaskConsensus.objects.filter(task_id__in=task_ids).values_list("task_id", "scores"))  # ties
+    for t in page["contested_tasks"]:
+        t["order_shown"] = labelled_order(t["order"], labels.get(t["task_id"], {}), scores.get(t["task_id"]))
+    return page
+
+
 admin.site.unregister(Project)
 admin.site.register(Project, QualityProjectAdmin)
 
 
 @admin.register(RaterQuality)
-class RaterQualityAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class RaterQualityAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("rater", "project", "rankings", "reliability", "reliability_low", "reliability_high",
                     "training_weight", "flags", "updated_at")
     list_filter = ("project",)
     search_fields = ("rater__username",)
-    readonly_fields = [f.name for f in RaterQuality._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # written by the quality refresh only
+    readonly_fields = [f.name for f in RaterQuality._meta.fields]  # written by the quality refresh only
 
 
 @admin.register(PauseEvent)
-class PauseEventAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class PauseEventAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("at", "project", "rater", "paused", "reason", "by")
     list_filter = ("project", "paused")
     fields = readonly_fields = [("reason_shown" if f.name == "reason" else f.name) for f in PauseEvent._meta.fields]
 
     @admin.display(description="reason")
     def reason_shown(self, obj) -> str:
-        return show_bidi_controls(obj.reason)
-
-    def has_add_permission(self, request) -> bool:
-        return False  # pause from the project's quality page, which records the event
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+        return show_bidi_controls(obj.reason)  # pause from the project's quality page, which records the event
 
 
 @admin.register(TaskConsensus)
-class TaskConsensusAdmin(VisibleTextAdmin, admin.ModelAdmin):
-    list_display = ("task", "confidence", "rankings", "updated_at")
+class TaskConsensusAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
+    list_display = ("task", "confidence_shown", "rankings", "order_shown", "updated_at")
     list_filter = ("task__project",)
     ordering = ("confidence",)
-    readonly_fields = [f.name for f in TaskConsensus._meta.fields]
+    fields = readonly_fields = ("task", "confidence_shown", "rankings", "order_shown", "scores_table", "pairs_table",
+                                "updated_at")
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    def get_changelist_instance(self, request):
+        """The page's rows get their completions' labels from one query for all of them (no query per row)."""
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)  # evaluates the page's queryset once; the list reuses these objects
+        labels = completion_labels(o.task_id for o in rows)
+        for o in rows:
+            o.completion_labels = labels.get(o.task_id, {})
+        return changelist
+
+    @staticmethod
+    def _labels_for(obj) -> dict:
+        if not hasattr(obj, "completion_labels"):  # a consensus's own page
+            obj.completion_labels = completion_labels([obj.task_id]).get(obj.task_id, {})
+        return obj.completion_labels
+
+    @admin.display(description="confidence", ordering="confidence")
+    def confidence_shown(self, obj) -> str:
+        return figure(obj.confidence)
+
+    @admin.display(description="consensus order (best first)")
+    def order_shown(self, obj):
+        return labelled_order(obj.order, self._labels_for(obj), obj.scores)
+
+    @admin.display(description="scores")
+    def scores_table(self, obj):
+        labels = self._labels_for(obj)
+        return data_table({f"{labels[int(k)][0]} ({labels[int(k)][1]})" if int(k) in labels else k: v
+                           for k, v in (obj.scores or {}).items()})
+
+    @admin.display(description="pairs: P(better ≻ worse)")
+    def pairs_table(self, obj):
+        labels = self._labels_for(obj)
+
+        def name(cid) -> str:
+            return labels[cid][0] if cid in labels else str(cid)
+
+        return data_table({f"{name(a)} ≻ {name(b)}": p for a, b, p in (obj.pairs or [])})
 
 
 @admin.register(GoldScore)
-class GoldScoreAdmin(VisibleTextAdmin, admin.ModelAdmin):
-    list_display = ("ranking", "accuracy", "pairs", "scored_at")
-    readonly_fields = [f.name for f in GoldScore._meta.fields]
+class GoldScoreAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
+    list_display = ("ranking", "accuracy_shown", "pairs", "scored_at")
+    fields = readonly_fields = ("ranking", "accuracy_shown", "pairs", "scored_at")
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    @admin.display(description="gold accuracy", ordering="accuracy")
+    def accuracy_shown(self, obj) -> str:
+        return percent(obj.accuracy)
 
 
 @admin.register(QualityReport)
-class QualityReportAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class QualityReportAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("project", "status", "progress", "stage", "started_at", "finished_at")
-    readonly_fields = [f.name for f in QualityReport._meta.fields]
+    fields = readonly_fields = [("summary_table" if f.name == "summary" else f.name)
+                                for f in QualityReport._meta.fields if f.name != "id"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    @admin.display(description="summary")
+    def summary_table(self, obj):
+        return data_table(obj.summary)

@@ -8,30 +8,41 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from config.display import RecordAdmin, data_table, figure
 from config.text import VisibleTextAdmin, show_bidi_controls
 from rewardmodel import plots, registry
 from rewardmodel.metrics import warnings_for
 from rewardmodel.models import EvalSet, RetrainPolicy, RewardModelVersion, TrainingLock, TrainingRun
 
 
-def _fmt(value, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+def _fmt(value) -> str:
+    return figure(value) if isinstance(value, int | float) else "–"
 
 
 @admin.register(RewardModelVersion)
-class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
-    list_display = ("project", "number", "status", "is_active", "accuracy", "ece", "flip_rate", "length_spearman",
-                    "n_rankings", "gate_verdict", "created_at", "promoted_at")
+class RewardModelVersionAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
+    """Versions are records of training: viewable, promoted or rolled back with the actions, never edited."""
+
+    # Few columns: the list must fit a 1366 px screen (tests/test_admin_browser.py); promoted_at is on the page.
+    list_display = ("project", "number", "status_shown", "accuracy", "ece", "flip_rate", "length_spearman",
+                    "n_rankings", "gate_verdict", "created_at")
     list_filter = ("project", "status", "is_active")
     actions = ["promote_selected", "rollback_projects"]
     readonly_fields = ("project", "number", "status", "is_active", "warnings", "gate_reason", "gate_interval", "path",
                        "base_model",
-                       "config", "snapshot_summary", "metrics_summary", "eval_sets_card", "plots", "parent", "job_key",
-                       "created_at", "promoted_at")
-    exclude = ("snapshot", "metrics", "gate")
+                       "config_table", "snapshot_summary", "metrics_summary", "eval_sets_card", "plots", "parent",
+                       "job_key", "created_at", "promoted_at")
+    fields = readonly_fields
 
-    def has_add_permission(self, request) -> bool:
-        return False  # versions come from training only
+    @admin.display(description="training options")
+    def config_table(self, obj):
+        return data_table(obj.config)
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj):
+        if obj.is_active:
+            return format_html("<strong>{}, active</strong>", obj.get_status_display())
+        return obj.get_status_display()
 
     @admin.display(description="held-out acc.")
     def accuracy(self, obj):
@@ -99,11 +110,11 @@ class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
             "Spearman {} · flip rate vs parent {} · truncated texts {} ({} completions cut, {} kept) · {} pairs/s "
             "on {} × {} process(es), {}, LoRA r={}",
             _fmt(mt.get("heldout_accuracy")), mt.get("heldout_pairs"), _fmt(mt.get("active_heldout_accuracy")),
-            _fmt(mt.get("ece_before")), _fmt(mt.get("ece_after")), _fmt(mt.get("temperature"), 2),
+            _fmt(mt.get("ece_before")), _fmt(mt.get("ece_after")), _fmt(mt.get("temperature")),
             f" (not fitted: {mt['temperature_skipped']})" if mt.get("temperature_skipped") else "",
             _fmt(corr.get("pearson")), _fmt(corr.get("spearman")), _fmt(mt.get("flip_rate_vs_parent")),
             mt.get("truncated"), mt.get("train_completions_cut", "–"), mt.get("truncation_keeps", "–"),
-            _fmt(mt.get("pairs_per_second"), 1), mt.get("device"), mt.get("processes", 1),
+            _fmt(mt.get("pairs_per_second")), mt.get("device"), mt.get("processes", 1),
             (mt.get("resolved") or {}).get("precision", "–"), (mt.get("resolved") or {}).get("lora_r", 0))
 
     @admin.display(description="evaluation sets")
@@ -165,19 +176,24 @@ class RewardModelVersionAdmin(VisibleTextAdmin, admin.ModelAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(VisibleTextAdmin, admin.ModelAdmin):
-    list_display = ("project", "status", "progress_bar", "step", "total", "trigger", "worker", "attempts", "message",
-                    "created_at", "finished_at", "version")
-    list_filter = ("project", "status", "trigger")
-    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+class TrainingRunAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
+    """Runs are records of the workers' jobs: read-only (start one from the API or `manage.py train_reward_model`)."""
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    list_display = ("project", "status", "progress_bar", "trigger", "attempts", "message", "created_at", "finished_at",
+                    "version")
+    list_filter = ("project", "status", "trigger")
+    fields = readonly_fields = [("overrides_table" if f.name == "overrides" else f.name)
+                                for f in TrainingRun._meta.fields if f.name != "id"]
+
+    @admin.display(description="training options asked for")
+    def overrides_table(self, obj):
+        return data_table(obj.overrides) if obj.overrides else "– (the policy's)"
 
     @admin.display(description="progress")
     def progress_bar(self, obj):
-        return format_html('<progress max="1" value="{}"></progress> {}%', f"{obj.progress:.3f}",
-                           round(obj.progress * 100))
+        steps = f" ({obj.step}/{obj.total})" if obj.total else ""
+        return format_html('<progress max="1" value="{}"></progress> {}%{}', f"{obj.progress:.3f}",
+                           round(obj.progress * 100), steps)
 
 
 class RetrainPolicyForm(forms.ModelForm):
@@ -201,9 +217,15 @@ class RetrainPolicyForm(forms.ModelForm):
 @admin.register(RetrainPolicy)
 class RetrainPolicyAdmin(VisibleTextAdmin, admin.ModelAdmin):
     form = RetrainPolicyForm
-    list_display = ("project", "enabled", "training_source", "judge_rankings", "min_new_rankings", "min_train_rankings",
+    list_display = ("project", "schedule", "training_source", "judge_rankings", "min_train_rankings",
                     "min_heldout_pairs", "promotion_margin", "backbone_path")
     list_filter = ("enabled",)
+
+    @admin.display(description="retrains", ordering="enabled")
+    def schedule(self, obj):
+        if not obj.enabled:
+            return "disabled"
+        return f"every {obj.min_new_rankings} new rankings"
 
 
 @admin.register(TrainingLock)

@@ -128,6 +128,8 @@ class RetrainPolicy(models.Model):
         verbose_name_plural = "retrain policies"
 
     def __str__(self) -> str:
+        if not self.enabled:  # a disabled policy retrains nothing: its title must not promise a schedule
+            return f"retraining of {self.project}: disabled"
         return f"retrain {self.project} every {self.min_new_rankings} new rankings"
 
 

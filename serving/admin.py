@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.display import RecordAdmin
 from config.text import VisibleTextAdmin
 from serving import plots
 from serving.models import CapturedSample, CapturePolicy, PolicyRun, WatchWindow
@@ -21,16 +22,10 @@ class CapturePolicyAdmin(VisibleTextAdmin, admin.ModelAdmin):
 
 
 @admin.register(CapturedSample)
-class CapturedSampleAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class CapturedSampleAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("id", "project", "run", "step", "reward", "version", "task", "created_at")
     list_filter = ("project",)
-    readonly_fields = [f.name for f in CapturedSample._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # kept by the score API (serving.capture)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    readonly_fields = [f.name for f in CapturedSample._meta.fields]  # kept by the score API (serving.capture)
 
 
 class WatchWindowInline(admin.TabularInline):
