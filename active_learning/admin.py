@@ -54,7 +54,8 @@ class SelectionRoundAdmin(VisibleTextAdmin, admin.ModelAdmin):
     )
     list_filter = ("project", "strategy", "trigger", "status")
     readonly_fields = (
-        "project", "strategy", "strategy_used", "trigger", "status", "model_version", "model_note",
+        "project", "strategy", "strategy_used", "trigger", "status", "progress", "stage", "model_version",
+        "model_note",
         "feature_source", "batch_size", "params", "dedupe_key", "summary", "score_histogram", "error",
         "created_at", "finished_at",
     )

@@ -171,6 +171,7 @@ class TrainingRunAdmin(VisibleTextAdmin, admin.ModelAdmin):
                     "created_at", "finished_at", "version")
     list_filter = ("project", "status", "trigger")
     readonly_fields = [*(f.name for f in TrainingRun._meta.fields if f.name != "curve"), "heldout_curve"]
+    exclude = ("curve",)  # drawn by heldout_curve
 
     def has_add_permission(self, request) -> bool:
         return False

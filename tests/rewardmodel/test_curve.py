@@ -54,6 +54,8 @@ def test_a_tiny_training_records_its_heldout_curve(project, make_task, rater, ra
     assert "held-out curve while training" in page
     png = client.get(f"/admin/rewardmodel/rewardmodelversion/{version.pk}/plot/heldout.png")
     assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    page = client.get(f"/admin/rewardmodel/trainingrun/{run.pk}/change/").content.decode()
+    assert 'id="heldout-curve"' in page and 'name="curve"' not in page  # drawn, not an editable field
     png = client.get(f"/admin/rewardmodel/trainingrun/{run.pk}/curve.png")
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
 
