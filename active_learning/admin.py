@@ -1,18 +1,25 @@
 """Admin: every round with its strategy, model version, counts and score summary; picks inline with what came back;
-filtered to one project, the rounds list opens with the project's learning curve (versions and rounds)."""
+filtered to one project, the rounds list opens with the project's learning curve (versions and rounds). Also the
+project's run controls (train now, run a selection round, refresh quality) with live progress."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import Http404, HttpResponse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from active_learning import learning_curve
+from active_learning.launch import RoundBusy, queue_round
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
+from active_learning.pipeline import RoundError
+from annotation.models import Project
 from annotation.permissions import MANAGE, project_for
 from config.display import RecordAdmin, data_table, figure
 from config.text import VisibleTextAdmin
+from quality.admin import QualityProjectAdmin
 
 
 @admin.register(ActiveLearningPolicy)
@@ -55,9 +62,9 @@ class SelectionRoundAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
     list_display = ("id", "project", "strategy", "status", "model_version", "picks", "mean_instability", "created_at")
     list_filter = ("project", "strategy", "trigger", "status")
     fields = readonly_fields = (
-        "project", "strategy", "strategy_used", "trigger", "status", "model_version", "model_note",
-        "feature_source", "batch_size", "params_table", "dedupe_key", "summary_table", "score_histogram", "error",
-        "attempts", "created_at", "started_at", "finished_at",
+        "project", "strategy", "strategy_used", "trigger", "status", "progress", "stage", "model_version",
+        "model_note", "feature_source", "batch_size", "params_table", "dedupe_key", "summary_table",
+        "score_histogram", "error", "attempts", "created_at", "started_at", "finished_at",
     )
     inlines = [SelectedItemInline]
     change_list_template = "admin/active_learning/selectionround/change_list.html"
@@ -197,3 +204,150 @@ class RoutingAuditAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
             "labelled pairs, split by prompt; a linear head on the version's last-layer features.</p>",
             format_html_join("", "<tr><td>{}</td><td>{} [{}, {}]</td><td>{} [{}, {}]</td><td>{}</td></tr>", rows),
             obj.results.get("resamples", 0))
+
+
+# --- run controls on the project's admin pages -----------------------------------------------------------------
+# "Train now", "Run a selection round" and "Refresh quality", here because this app is the highest of the three that
+# own them (rewardmodel, quality, active_learning): the project admin (annotation, extended by quality) knows none of
+# them. Each button POSTs (CSRF: admin views are csrf_protect'ed) to a launch service and lands on the project's run
+# page, whose progress panels (quality/static/quality/job_progress.js) poll each job's API GET every 2 s.
+
+RUN_KINDS = {"train": "Train now", "round": "Run a selection round", "quality": "Refresh quality"}
+
+
+class RunControlsProjectAdmin(QualityProjectAdmin):
+    list_display = (*QualityProjectAdmin.list_display, "run_link")
+    readonly_fields = (*QualityProjectAdmin.readonly_fields, "run_controls")
+    fields = (*QualityProjectAdmin.fields, "run_controls")
+    actions = ["train_now", "run_selection_round", "refresh_quality"]
+
+    @admin.display(description="runs")
+    def run_link(self, obj) -> str:
+        return format_html('<a href="{}">run controls</a>', reverse("admin:annotation_project_runs", args=[obj.pk]))
+
+    @admin.display(description="run controls")
+    def run_controls(self, obj) -> str:
+        """The three buttons inside the change form: each submits the form's CSRF token to its own launch URL
+        (formaction), not the form's fields to the project."""
+        if not obj.pk:
+            return "—"
+        buttons = format_html_join(" ", '<button type="submit" formaction="{}" formmethod="post" formnovalidate '
+                                   'class="button run-control" name="run" value="{}">{}</button>',
+                                   ((reverse("admin:annotation_project_run", args=[obj.pk, kind]), kind, label)
+                                    for kind, label in RUN_KINDS.items()))
+        return format_html('{} <a href="{}">progress of the latest runs</a>', buttons,
+                           reverse("admin:annotation_project_runs", args=[obj.pk]))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        custom = [
+            path("<id:object_id>/runs/", view(self.runs_view), name="annotation_project_runs"),
+            path("<id:object_id>/runs/<str:kind>/", view(self.launch_view), name="annotation_project_run"),
+        ]
+        return custom + super().get_urls()
+
+    def runs_view(self, request, object_id):
+        """The latest training, selection round and quality refresh of the project, each live, with its button."""
+        from quality.figures import report_dict
+        from rewardmodel.models import TrainingRun
+
+        project = self._managed(request, object_id)
+        run = TrainingRun.objects.filter(project=project).order_by("-created_at", "-id").first()
+        rnd = SelectionRound.objects.filter(project=project).order_by("-created_at", "-id").first()
+        report = report_dict(project)
+        panels = [
+            {"kind": "train", "button": RUN_KINDS["train"], "label": "Training",
+             "status": run.status if run else "never", "progress": run.progress if run else 0,
+             "stage": run.message if run else "no training yet",
+             "poll_url": reverse("project-training-run", args=[project.pk, run.pk]) if run else "",
+             "result_url": reverse("admin:rewardmodel_trainingrun_change", args=[run.pk]) if run else "",
+             "result_label": "the training run (version, held-out curve)"},
+            {"kind": "round", "button": RUN_KINDS["round"], "label": "Selection round",
+             "status": rnd.status if rnd else "never", "progress": rnd.progress if rnd else 0,
+             "stage": (rnd.error or rnd.stage) if rnd else "no round yet",
+             "poll_url": reverse("al-round-detail", args=[project.pk, rnd.pk]) if rnd else "",
+             "result_url": reverse("admin:active_learning_selectionround_change", args=[rnd.pk]) if rnd else "",
+             "result_label": "the round (what it routed)"},
+            {"kind": "quality", "button": RUN_KINDS["quality"], "label": "Quality refresh",
+             "status": report["status"], "progress": report["progress"],
+             "stage": report["message"] if report["status"] == "failed" else report["stage"],
+             "poll_url": reverse("project-quality-refresh", args=[project.pk]),
+             "result_url": reverse("admin:annotation_project_quality", args=[project.pk]),
+             "result_label": "the quality page"},
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": project,
+            "title": f"Run controls — {project}",
+            "panels": panels,
+            "strategies": [s for s, _ in SelectionRound._meta.get_field("strategy").choices],
+            "policy": ActiveLearningPolicy.for_project(project),
+        }
+        return TemplateResponse(request, "admin/annotation/project/runs.html", context)
+
+    def launch_view(self, request, object_id, kind: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        project = self._managed(request, object_id)
+        if kind not in RUN_KINDS:
+            raise Http404("no such run")
+        level, text = self._launch(project, kind, request.POST)
+        self.message_user(request, text, level)
+        return HttpResponseRedirect(reverse("admin:annotation_project_runs", args=[project.pk]))
+
+    @staticmethod
+    def _launch(project, kind: str, form) -> tuple[int, str]:
+        """Start one run of `kind` for the project; (message level, message) for the admin user."""
+        from quality.launch import RefreshBusy, queue_refresh
+        from rewardmodel.launch import TrainingBusy, train_now
+
+        try:
+            if kind == "train":
+                run = train_now(project)
+                return messages.SUCCESS, f"{project}: training run {run.pk} queued."
+            if kind == "round":
+                strategy = form.get("strategy") or None
+                raw = (form.get("batch_size") or "").strip()
+                try:
+                    batch_size = int(raw) if raw else None
+                except ValueError:
+                    return messages.ERROR, f"{project}: batch size must be a whole number, not {raw!r}."
+                rnd = queue_round(project, strategy=strategy, batch_size=batch_size)
+                return messages.SUCCESS, f"{project}: selection round {rnd.pk} ({rnd.strategy}) queued."
+            queue_refresh(project)
+            return messages.SUCCESS, f"{project}: quality refresh queued."
+        except (TrainingBusy, RoundBusy, RefreshBusy, RoundError) as exc:
+            return messages.WARNING, f"{project}: nothing started: {exc}."
+
+    def _launch_selected(self, request, queryset, kind: str):
+        """An action on the changelist: launch for each selected project this user manages; with one project, open
+        its run page to follow it."""
+        projects = list(queryset[:50])  # bounded work per request
+        for project in projects:
+            try:
+                project_for(request.user, project.pk, MANAGE)
+            except (PermissionDenied, Http404):
+                self.message_user(request, f"{project}: only its managers can start runs.", messages.ERROR)
+                continue
+            level, text = self._launch(project, kind, {})
+            self.message_user(request, text, level)
+        if len(projects) == 1:
+            return HttpResponseRedirect(reverse("admin:annotation_project_runs", args=[projects[0].pk]))
+        return None
+
+    @admin.action(description="Train now (a reward model for each selected project)")
+    def train_now(self, request, queryset):
+        return self._launch_selected(request, queryset, "train")
+
+    @admin.action(description="Run a selection round (the project's policy)")
+    def run_selection_round(self, request, queryset):
+        return self._launch_selected(request, queryset, "round")
+
+    @admin.action(description="Refresh quality")
+    def refresh_quality(self, request, queryset):
+        return self._launch_selected(request, queryset, "quality")
+
+
+admin.site.unregister(Project)
+admin.site.register(Project, RunControlsProjectAdmin)

@@ -1,18 +1,21 @@
-"""REST API for managers: list a project's rounds, start one on demand (queued on Celery), read one; the latest
-audit of its routing (what policy auto concluded from the evaluation stream)."""
+"""REST API for managers: list a project's rounds, start one on demand (queued on Celery; 409 while one is queued or
+running), read one (status, progress 0–1 and stage while it runs: poll it); the latest audit of its routing (what
+policy auto concluded from the evaluation stream)."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from active_learning.launch import RoundBusy, queue_round
 from active_learning.models import RoutingAudit, SelectedItem, SelectionRound
-from active_learning.pipeline import RoundError, create_round
+from active_learning.pipeline import RoundError
 from active_learning.selection import POLICIES
+from annotation.api import Conflict
 from annotation.permissions import MANAGE, project_for
+from annotation.serializers import DetailSerializer
 from config.api_contract import StrictJSONTypes
 
 
@@ -28,7 +31,7 @@ class RoundSerializer(serializers.ModelSerializer):
     class Meta:
         model = SelectionRound
         fields = [
-            "id", "project", "strategy", "trigger", "status", "model_version",
+            "id", "project", "strategy", "trigger", "status", "progress", "stage", "model_version",
             "feature_source", "batch_size", "params", "summary", "error", "selected", "created_at", "finished_at",
         ]
         read_only_fields = fields
@@ -54,19 +57,19 @@ class RoundListCreate(generics.ListAPIView):
         project = project_for(self.request.user, self.kwargs["project_id"], MANAGE)
         return SelectionRound.objects.filter(project=project).order_by("-created_at", "-id")
 
-    @extend_schema(request=StartRoundSerializer, responses={202: RoundSerializer},
-                   summary="Queue a round on the worker (answers at once, status 'queued')")
+    @extend_schema(request=StartRoundSerializer, responses={202: RoundSerializer, 409: DetailSerializer},
+                   summary="Run a selection round now (managers): queued on the worker, answers at once with status "
+                           "'queued'; 409 while another round of the project is queued or running; poll the round")
     def post(self, request, project_id: int):
-        from active_learning.tasks import run_round
-
         project = project_for(request.user, project_id, MANAGE)
         body = StartRoundSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            rnd, _ = create_round(project, trigger=SelectionRound.ON_DEMAND, **body.validated_data)
+            rnd = queue_round(project, **body.validated_data)
         except RoundError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        transaction.on_commit(lambda: run_round.delay(project.pk, round_id=rnd.pk))
+        except RoundBusy as exc:
+            raise Conflict(str(exc)) from None
         return Response(RoundSerializer(rnd).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -105,6 +105,8 @@ class SelectionRound(models.Model):
         max_length=100, blank=True, help_text="Set for after-training rounds: 'trained:<version id>'."
     )
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0 to 1, set by the pipeline at each stage while it runs.")
+    stage = models.CharField(max_length=100, blank=True, help_text="What the running round is doing now.")
     summary = models.JSONField(default=dict, blank=True, help_text="Candidate counts and score statistics.")
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last started it.")

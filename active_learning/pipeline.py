@@ -250,35 +250,46 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
     rnd.refresh_from_db(fields=["attempts"])
     if rnd.attempts > settings.VERDICT_MAX_DELIVERIES:  # its worker was lost every time: stop redelivering it
         SelectionRound.objects.filter(pk=rnd.pk).update(
-            status=SelectionRound.FAILED, finished_at=timezone.now(),
+            status=SelectionRound.FAILED, finished_at=timezone.now(), stage="failed",
             error=f"gave up: started {rnd.attempts} times and its worker was lost each time (killed, out of memory?)")
         rnd.refresh_from_db()
         return rnd
-    SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="", started_at=timezone.now())
+    SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="", started_at=timezone.now(),
+                                                    progress=0.0, stage="starting")
     try:
         _run(rnd)
     except Exception as exc:
         log.exception("active-learning round %s failed", rnd.pk)
         SelectionRound.objects.filter(pk=rnd.pk).update(
-            status=SelectionRound.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], finished_at=timezone.now()
+            status=SelectionRound.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], finished_at=timezone.now(),
+            stage="failed",
         )
         raise
     rnd.refresh_from_db()
     return rnd
 
 
+def _stage(rnd: SelectionRound, progress: float, stage: str) -> None:
+    """Where a running round is, for the admin's progress panel and the API (one small UPDATE per stage)."""
+    SelectionRound.objects.filter(pk=rnd.pk).update(progress=progress, stage=stage)
+
+
 def _run(rnd: SelectionRound) -> None:
     project = rnd.project
     params = rnd.params
     seed = int(params.get("seed", 0))
+    _stage(rnd, 0.05, "evaluation stream")
     eval_marked = eval_stream.top_up(project)  # routing is on: keep an unbiased sample apart before choosing
     version, version_note = registry.version_for_routing(project)
+    _stage(rnd, 0.1, "candidates and labels")
     cands = candidate_pairs(project)
     labels = labelled_comparisons(project)
     needed = sorted({i for p in cands.pairs for i in p} | {i for p in labels for i in p})
     completions = list(Completion.objects.filter(pk__in=needed).select_related("prompt").order_by("pk"))
     index = {c.pk: n for n, c in enumerate(completions)}
+    _stage(rnd, 0.2, f"features of {len(completions)} completions")
     feats, source = completion_features(version, completions)
+    _stage(rnd, 0.5, "ensemble and stability")
     pairs = np.array([(index[a], index[b]) for a, b in cands.pairs], dtype=np.int64).reshape(-1, 2)
     comps = np.array([(index[w], index[lo]) for w, lo in labels], dtype=np.int64).reshape(-1, 2)
 
@@ -305,6 +316,7 @@ def _run(rnd: SelectionRound) -> None:
                                               f"random until a version passes the gate ({version_note})"
         else:
             design = LastLayer.of(feats, active_scores, pairs, comps)
+    _stage(rnd, 0.7, f"selection ({strategy})")
     pair_asks, prompt_asks = ask_counts(project, cands.pairs)
     prompt_of = np.array([completions[index[a]].prompt_id for a, _ in cands.pairs], dtype=np.int64)
     prompt_cap = int(params.get("max_asks_per_prompt", 3))
@@ -326,7 +338,9 @@ def _run(rnd: SelectionRound) -> None:
         design=design,
     )
 
+    _stage(rnd, 0.8, "captured groups")
     captured_summary, captured_route = _captured_groups(project, version, heads, strategy, seed)
+    _stage(rnd, 0.9, "routing")
 
     def row(i: int) -> dict:
         return {**stab.row(i), "votes": int(votes.total[i]), "rater_split": float(votes.minority_share[i])}
@@ -341,6 +355,8 @@ def _run(rnd: SelectionRound) -> None:
         captured_summary["tasks"] = captured_route(int(params.get("priority", 100)))
         SelectionRound.objects.filter(pk=rnd.pk).update(
             status=SelectionRound.DONE,
+            progress=1.0,
+            stage="done",
             model_version=version,
             feature_source=source[:300],
             summary={

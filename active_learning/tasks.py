@@ -74,8 +74,8 @@ def requeue_lost_rounds() -> list[int]:
                 pk=round_id, status=SelectionRound.RUNNING, started_at__lt=cutoff).first()
             if rnd is None:
                 continue
-            rnd.status, rnd.error = SelectionRound.QUEUED, "worker lost; requeued"
-            rnd.save(update_fields=["status", "error"])
+            rnd.status, rnd.error, rnd.progress, rnd.stage = SelectionRound.QUEUED, "worker lost; requeued", 0.0, ""
+            rnd.save(update_fields=["status", "error", "progress", "stage"])
             transaction.on_commit(lambda rnd=rnd: run_round.delay(rnd.project_id, round_id=rnd.pk))
         log.warning("active-learning round %s lost its worker; requeued", rnd.pk)
         requeued.append(rnd.pk)

@@ -259,8 +259,8 @@ class RankingTask(models.Model):
         "they are served in. Their rankings judge versions and are never trained on or routed.")
     # A database default too: the bulk importers (annotation.bulk) write rows column by column and leave it out.
     excluded_from_training = models.BooleanField(
-        default=False, db_default=False, help_text="Left out of training and releases (its rankings stay, for quality and review); set "
-        "from the data browser.")
+        default=False, db_default=False, help_text="Left out of training and releases (its rankings stay, for quality "
+        "and review); set from the data browser.")
     target_overlap = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Dynamic overlap: how many rankings the task may have now (blank: the "
         "project's min_overlap); raised one at a time while its consensus is not confident.")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,6 +18,7 @@ from config.display import RecordAdmin, data_table, figure, when
 from config.text import VisibleTextAdmin, show_bidi_controls
 from quality import figures, pausing, plots
 from quality.agreement import project_agreement
+from quality.launch import RefreshBusy, queue_refresh
 from quality.leaderboard import LATEST_RANKINGS, stored_leaderboard
 from quality.models import GoldScore, PauseEvent, QualityReport, RaterQuality, TaskConsensus
 
@@ -78,19 +78,22 @@ class QualityProjectAdmin(ProjectAdmin):
             "leaderboard": leaderboard,
             "leaderboard_error": leaderboard_error,
             "leaderboard_latest": LATEST_RANKINGS,
-            "running": page["report"]["status"] == "running",
+            # The refresh's live progress panel polls the API's refresh endpoint while one is queued or running.
+            "refresh_poll_url": reverse("project-quality-refresh", args=[project.pk]),
             "plot_kinds": [k for k in plots.KINDS if k != "leaderboard" or leaderboard],
         }
         return TemplateResponse(request, "admin/annotation/project/quality.html", context)
 
     def _quality_action(self, request, project):
-        from quality.tasks import refresh_quality
-
         action = request.POST.get("action", "")
         here = reverse("admin:annotation_project_quality", args=[project.pk])
         if action == "refresh":
-            transaction.on_commit(lambda: refresh_quality.delay(project.pk))
-            self.message_user(request, "Quality refresh queued; this page shows its progress.", messages.SUCCESS)
+            try:
+                queue_refresh(project)
+            except RefreshBusy as exc:
+                self.message_user(request, f"Not refreshed: {exc}.", messages.WARNING)
+            else:
+                self.message_user(request, "Quality refresh queued; its progress is shown below.", messages.SUCCESS)
             return HttpResponseRedirect(here)
         if action not in ("pause", "unpause"):
             self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)

@@ -4,7 +4,6 @@ rater statistics are personal, and the leaderboard names the models that raters 
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -21,6 +20,7 @@ from annotation.serializers import DetailSerializer
 from config.spreadsheet import csv_text
 from quality import figures, pausing
 from quality.exporter import iter_consensus, iter_consensus_pairs
+from quality.launch import RefreshBusy, queue_refresh
 from quality.leaderboard import stored_leaderboard
 from quality.serializers import (
     LeaderboardRowSerializer,
@@ -60,19 +60,27 @@ class QualityView(APIView):
 
 
 class RefreshView(APIView):
+    """A quality refresh: POST runs one now, GET follows it (status, progress 0–1 and stage: the page's progress
+    panel polls this rather than the whole quality page)."""
+
     permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
 
-    @extend_schema(summary="Queue a quality refresh of the project (managers); poll GET …/quality/ for progress",
-                   request=None, responses={202: ReportSerializer})
-    def post(self, request, project_id: int):
-        from quality.tasks import refresh_quality
-
+    @extend_schema(summary="The state of the project's latest quality refresh: status (never, queued, running, done, "
+                           "failed), progress 0–1 and stage (managers)", responses={200: ReportSerializer})
+    def get(self, request, project_id: int):
         project = project_for(request.user, project_id, MANAGE)
-        transaction.on_commit(lambda: refresh_quality.delay(project.pk))
-        report = figures.report_dict(project)
-        if report["status"] != "running":
-            report["status"] = "queued"
-        return Response(report, status=status.HTTP_202_ACCEPTED)
+        return Response(figures.report_dict(project))
+
+    @extend_schema(summary="Refresh quality now (managers): 202 with the report, status 'queued'; 409 while a refresh "
+                           "of the project is queued or running; poll GET …/quality/refresh/",
+                   request=None, responses={202: ReportSerializer, 409: DetailSerializer})
+    def post(self, request, project_id: int):
+        project = project_for(request.user, project_id, MANAGE)
+        try:
+            queue_refresh(project)
+        except RefreshBusy as exc:
+            raise Conflict(str(exc)) from None
+        return Response(figures.report_dict(project), status=status.HTTP_202_ACCEPTED)
 
 
 class PauseView(APIView):

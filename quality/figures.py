@@ -77,7 +77,9 @@ def report_dict(project: Project) -> dict:
     if report is None:
         return {"status": "never", "progress": 0.0, "stage": "", "summary": {}, "started_at": None,
                 "finished_at": None, "message": ""}
-    return {"status": report.status, "progress": report.progress, "stage": report.stage, "summary": report.summary,
+    queued = report.status == QualityReport.RUNNING and report.stage == QualityReport.QUEUED_STAGE
+    return {"status": "queued" if queued else report.status, "progress": report.progress, "stage": report.stage,
+            "summary": report.summary,
             "started_at": report.started_at.isoformat() if report.started_at else None,
             "finished_at": report.finished_at.isoformat() if report.finished_at else None,
             "message": report.message}

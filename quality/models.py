@@ -126,6 +126,9 @@ class QualityReport(models.Model):
 
     RUNNING, DONE, FAILED = "running", "done", "failed"
     STATUSES = [(RUNNING, "Running"), (DONE, "Done"), (FAILED, "Failed")]
+    # A refresh asked for and not yet started by a worker is 'running' at this stage (quality.launch claims the
+    # report, so beat's refresh and a second click wait); the API and the admin show it as 'queued'.
+    QUEUED_STAGE = "queued"
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="quality_report")
     status = models.CharField(max_length=16, choices=STATUSES, default=RUNNING)

@@ -16,7 +16,9 @@ STALE_AFTER = timedelta(minutes=30)
 
 
 @shared_task(name="quality.tasks.refresh_quality", acks_late=True, soft_time_limit=900, time_limit=960)
-def refresh_quality(project_id: int) -> dict:
+def refresh_quality(project_id: int, claimed: bool = False) -> dict:
+    """Refresh one project, unless a refresh of it is running. `claimed`: quality.launch marked the report 'queued'
+    for this job, which is therefore not another refresh running."""
     from annotation.models import Project
     from quality.models import QualityReport
     from quality.refresh import refresh_project
@@ -25,8 +27,10 @@ def refresh_quality(project_id: int) -> dict:
     if project is None:
         return {"project_id": project_id, "skipped": "no such project"}
     running = QualityReport.objects.filter(project=project, status=QualityReport.RUNNING,
-                                           started_at__gt=timezone.now() - STALE_AFTER).exists()
-    if running:
+                                           started_at__gt=timezone.now() - STALE_AFTER)
+    if claimed:
+        running = running.exclude(stage=QualityReport.QUEUED_STAGE)
+    if running.exists():
         return {"project_id": project_id, "skipped": "a refresh of this project is running"}
     report = refresh_project(project)
     return {"project_id": project_id, **{k: report.summary.get(k) for k in ("rankings", "raters", "seconds")}}

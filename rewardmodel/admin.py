@@ -137,7 +137,8 @@ class RewardModelVersionAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
         if not obj.pk or not obj.metrics:
             return "–"
         urls = [reverse("admin:rewardmodel_rewardmodelversion_plot", args=[obj.pk, kind]) for kind in plots.KINDS]
-        return format_html('<img src="{}" alt="loss curve"> <img src="{}" alt="reliability diagram"> '
+        return format_html('<img src="{}" alt="loss curve"> <img src="{}" alt="held-out curve while training" '
+                           'id="heldout-curve"> <img src="{}" alt="reliability diagram"> '
                            '<img src="{}" alt="reward vs length">', *urls)
 
     def get_urls(self):
@@ -177,17 +178,37 @@ class RewardModelVersionAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(RecordAdmin, VisibleTextAdmin, admin.ModelAdmin):
-    """Runs are records of the workers' jobs: read-only (start one from the API or `manage.py train_reward_model`)."""
+    """Runs are records of the workers' jobs: read-only (start one from the API, the admin's run controls or
+    `manage.py train_reward_model`)."""
 
     list_display = ("project", "status", "progress_bar", "trigger", "attempts", "message", "created_at", "finished_at",
                     "version")
     list_filter = ("project", "status", "trigger")
-    fields = readonly_fields = [("overrides_table" if f.name == "overrides" else f.name)
-                                for f in TrainingRun._meta.fields if f.name != "id"]
+    fields = readonly_fields = [*(("overrides_table" if f.name == "overrides" else f.name)
+                                  for f in TrainingRun._meta.fields if f.name not in ("id", "curve")),
+                                "heldout_curve"]  # the curve is drawn, not shown as numbers
 
     @admin.display(description="training options asked for")
     def overrides_table(self, obj):
         return data_table(obj.overrides) if obj.overrides else "– (the policy's)"
+
+    @admin.display(description="held-out curve")
+    def heldout_curve(self, obj):
+        if not obj.pk or not obj.curve:
+            return "– (recorded while the run trains, up to 20 points)"
+        return format_html('<img src="{}" alt="held-out curve while training" id="heldout-curve">',
+                           reverse("admin:rewardmodel_trainingrun_curve", args=[obj.pk]))
+
+    def get_urls(self):
+        extra = [path("<id:pk>/curve.png", self.admin_site.admin_view(self.curve_view),
+                      name="rewardmodel_trainingrun_curve")]
+        return extra + super().get_urls()
+
+    def curve_view(self, request, pk: int):
+        run = self.get_object(request, str(pk))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404
+        return HttpResponse(plots.curve_png(run.curve), content_type="image/png")
 
     @admin.display(description="progress")
     def progress_bar(self, obj):

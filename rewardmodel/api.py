@@ -3,13 +3,15 @@
 GET  /api/projects/{id}/reward-models/ every version with its status, key held-out metrics and the promotion gate's
                                       decision and reason (why a version was promoted, rejected or not eligible)
 GET  /api/projects/{id}/training-runs/ trainings, newest first: status, progress, deliveries and the worker that ran
-                                      the latest one
+                                      the latest one, and the held-out curve recorded while training
+GET  /api/projects/{id}/training-runs/{run_id}/ one training (what a progress panel polls)
 POST /api/projects/{id}/training-runs/ train now (managers): 202 and the queued run; 409 while one is queued/running
 GET/PUT/PATCH /api/projects/{id}/retrain-policy/  when beat retrains the project, and with what (managers)
 """
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -64,9 +66,11 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "status", "trigger", "progress", "step", "total", "attempts", "worker", "message",
+        fields = ["id", "status", "trigger", "progress", "step", "total", "attempts", "worker", "message", "curve",
                   "created_at", "started_at", "finished_at", "version", "version_number"]
         read_only_fields = fields
+        extra_kwargs = {"curve": {"help_text": "[step, mean train loss since the previous point, held-out accuracy "
+                                               "(null without a held-out set)] at up to 20 points while training"}}
 
 
 class StartTrainingSerializer(StrictJSONTypes, serializers.Serializer):
@@ -87,7 +91,7 @@ class TrainingRunList(generics.ListAPIView):
     @extend_schema(request=StartTrainingSerializer, responses={202: TrainingRunSerializer, 409: DetailSerializer},
                    summary="Train now (managers): queue a training on the gpu workers; follow it in this list")
     def post(self, request, project_id: int):
-        from rewardmodel.launch import queue_training
+        from rewardmodel.launch import TrainingBusy, train_now
 
         project = project_for(request.user, project_id, MANAGE)
         body = StartTrainingSerializer(data=request.data)
@@ -99,12 +103,23 @@ class TrainingRunList(generics.ListAPIView):
             checker.validate_hyperparameters({**(policy.hyperparameters if policy else {}), **overrides})
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"hyperparameters": exc.detail}) from None
-        busy = TrainingRun.objects.filter(project=project, status__in=[TrainingRun.QUEUED, TrainingRun.RUNNING])
-        if busy.exists():
-            raise Conflict(f"training run {busy.first().pk} of this project is still {busy.first().status}; "
-                           "follow it here, then train again")
-        run = queue_training(project, trigger="manual", overrides=overrides or None)
+        try:
+            run = train_now(project, overrides=overrides or None)
+        except TrainingBusy as exc:
+            raise Conflict(str(exc)) from None
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetail(generics.RetrieveAPIView):
+    """One training of a project: status, progress 0–1, step/total, message and the held-out curve so far."""
+
+    serializer_class = TrainingRunSerializer
+    permission_classes = [IsAuthenticated]  # and annotation.permissions.project_for in get_object
+
+    def get_object(self):
+        project = project_for(self.request.user, self.kwargs["project_id"], SEE)
+        return get_object_or_404(TrainingRun.objects.select_related("version"), project=project,
+                                 pk=self.kwargs["run_id"])
 
 
 class RetrainPolicySerializer(StrictJSONTypes, serializers.ModelSerializer):

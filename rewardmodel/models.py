@@ -75,6 +75,8 @@ class TrainingRun(models.Model):
     step = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
+    curve = models.JSONField(default=list, blank=True, help_text="[step, train loss, held-out accuracy] at a bounded "
+                             "number of points while training (rewardmodel.trainer.curve_steps).")
     backbone = models.CharField(max_length=500, blank=True, help_text="The backbone asked for at launch, if any.")
     overrides = models.JSONField(null=True, blank=True, help_text="Training options asked for at launch, if any.")
     attempts = models.PositiveIntegerField(default=0, help_text="Deliveries of the job; more than one means a "

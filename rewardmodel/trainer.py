@@ -164,6 +164,19 @@ class TrainResult:
     peak_memory_mib: float | None = None  # CUDA only
     model: object = None  # the trained module: the model given, or its PEFT wrapper when LoRA is on
     full_weights: dict | None = None  # sharded (FSDP) runs: the trained weights, gathered whole at the end
+    # [step, mean train loss since the previous point, held-out accuracy] at curve_steps(total): the held-out curve
+    curve: list[list] = field(default_factory=list)
+
+
+CURVE_POINTS = 20
+
+
+def curve_steps(total: int, points: int = CURVE_POINTS) -> set[int]:
+    """The steps where a run measures its held-out curve: `points` evenly spaced ones ending at the last step (every
+    step of a shorter run), so a run pays for at most `points` held-out evaluations however long it is."""
+    if total <= 0 or points <= 0:
+        return set()
+    return {math.ceil(total * i / points) for i in range(1, points + 1)} | {total}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -336,7 +349,10 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
           resume: dict | None = None,
           checkpoint_every: int = 0,
           dist: Distributed | None = None,
-          checkpoint_every_s: float = 0) -> TrainResult:
+          checkpoint_every_s: float = 0,
+          heldout_accuracy: Callable[[object], float | None] | None = None,
+          on_curve: Callable[[list], None] | None = None,
+          curve_points: int = CURVE_POINTS) -> TrainResult:
     """Train `model` on rankings; `progress(step, total, loss)` is called after every optimiser step.
 
     The trained module is ``result.model``: `model` itself, trained in place, or with LoRA its PEFT wrapper.
@@ -348,10 +364,14 @@ def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
 
     With `dist`, every process plans the same batches and takes its share of each (rankings rank, rank + world, …);
     DDP averages the gradients, and each share's loss is scaled so the step is the single-process step.
+
+    With `heldout_accuracy(model)` (single-process runs), at curve_steps(total, curve_points) the run appends
+    [step, mean loss since the previous point, held-out accuracy] to ``result.curve`` and hands the whole curve to
+    `on_curve(curve)`; the curve is part of the checkpoint, so a resumed run goes on with it.
     """
     with torch_globals_restored():
         return _train(model, tokenizer, examples, config, progress, should_stop, checkpoint, resume, checkpoint_every,
-                      dist, checkpoint_every_s)
+                      dist, checkpoint_every_s, heldout_accuracy, on_curve, curve_points)
 
 
 @contextlib.contextmanager
@@ -369,7 +389,8 @@ def torch_globals_restored():
 
 
 def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig, progress, should_stop, checkpoint,
-           resume, checkpoint_every, dist, checkpoint_every_s=0) -> TrainResult:
+           resume, checkpoint_every, dist, checkpoint_every_s=0, heldout_accuracy=None, on_curve=None,
+           curve_points=CURVE_POINTS) -> TrainResult:
     examples = [e for e in examples if e.pairs and e.weight > 0]
     if not examples:
         raise ValueError("no ranking with at least one pair and a weight above 0 to train on")
@@ -456,6 +477,7 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         if scaler is not None and resume.get("scaler"):
             scaler.load_state_dict(resume["scaler"])
         step, result.losses = int(resume["step"]), list(resume["losses"])
+        result.curve = [list(point) for point in resume.get("curve") or []]
         result.resumed_from = step
 
     def state() -> dict:
@@ -464,7 +486,8 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
             weights, optimiser = full_state(forward, optimizer)
         else:
             weights, optimiser = _trainable_state(model), optimizer.state_dict()
-        return {"step": step, "total": total, "losses": list(result.losses), "model": weights,
+        return {"step": step, "total": total, "losses": list(result.losses), "curve": list(result.curve),
+                "model": weights,
                 "optimizer": optimiser, "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None}
 
@@ -476,6 +499,8 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         elif checkpoint is not None:
             checkpoint(state())
 
+    # Under torchrun every process would have to take part in the evaluation: the curve is single-process only.
+    measure_at = curve_steps(total, curve_points) if heldout_accuracy is not None and dist is None else set()
     last_saved = time.monotonic()
     for group in steps_plan[step:]:
         optimizer.zero_grad(set_to_none=True)
@@ -538,6 +563,12 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         if step < total and ((checkpoint_every and step % checkpoint_every == 0) or time_due):
             save_state()
             last_saved = time.monotonic()
+        if step in measure_at:
+            since = result.curve[-1][0] if result.curve else 0
+            window = result.losses[since:step] or [value]
+            result.curve.append([step, sum(window) / len(window), heldout_accuracy(model)])
+            if on_curve is not None:
+                on_curve(list(result.curve))
         if progress:
             progress(step, total, value)
         if should_stop is not None and step < total and should_stop():

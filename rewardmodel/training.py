@@ -98,23 +98,55 @@ class HeldoutDiffs:
     ranking_of_pair: np.ndarray
 
 
-def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: TrainConfig, compare_to=None,
-             parent=None) -> tuple[dict, HeldoutDiffs]:
-    """Held-out metrics of `model`; with `compare_to`/`parent` also their accuracy and the flip rate."""
-    from rewardmodel import scoring
-
+def _heldout_texts(snap: Snapshot, heldout: list[int]) -> tuple[list[str], list[str], list[int]]:
+    """The held-out rankings' (prompt, completion) texts in a row, and where each ranking's completions start."""
     prompts, texts, owners = [], [], []
     for i in heldout:
         e = snap.examples[i]
         prompts.extend([e.prompt] * len(e.completions))
         texts.extend(e.completions)
         owners.append(len(prompts) - len(e.completions))
+    return prompts, texts, owners
+
+
+def _pair_diffs(snap: Snapshot, heldout: list[int], owners: list[int], r: np.ndarray) -> np.ndarray:
+    """r_winner − r_loser for every pair of the held-out rankings."""
+    return np.array([r[base + w] - r[base + lo] for base, i in zip(owners, heldout, strict=True)
+                     for w, lo in snap.examples[i].pairs], dtype=np.float64)
+
+
+# The held-out curve measured while training reads at most this many held-out rankings (spread over the set) at
+# each of its points: bounded cost on a large project. The version's held-out accuracy reads them all, once.
+CURVE_HELDOUT_RANKINGS = 200
+
+
+def heldout_probe(tokenizer, snap: Snapshot, heldout: list[int], config: TrainConfig):
+    """A callable model → held-out pairwise accuracy on a bounded sample of the held-out rankings (None without any),
+    for the trainer's curve."""
+    stride = max(1, -(-len(heldout) // CURVE_HELDOUT_RANKINGS))
+    sample = heldout[::stride]
+    prompts, texts, owners = _heldout_texts(snap, sample)
+
+    def accuracy(model) -> float | None:
+        if not texts:
+            return None
+        rewards, _ = predict(model, tokenizer, prompts, texts, config.max_length, keep=config.keep)
+        return m.pairwise_accuracy(_pair_diffs(snap, sample, owners, rewards.numpy()))
+
+    return accuracy
+
+
+def evaluate(model, tokenizer, snap: Snapshot, heldout: list[int], config: TrainConfig, compare_to=None,
+             parent=None) -> tuple[dict, HeldoutDiffs]:
+    """Held-out metrics of `model`; with `compare_to`/`parent` also their accuracy and the flip rate."""
+    from rewardmodel import scoring
+
+    prompts, texts, owners = _heldout_texts(snap, heldout)
     rewards, truncated = predict(model, tokenizer, prompts, texts, config.max_length, keep=config.keep)
     rewards = rewards.numpy()
 
     def diffs_of(r: np.ndarray) -> np.ndarray:
-        return np.array([r[base + w] - r[base + lo] for base, i in zip(owners, heldout, strict=True)
-                         for w, lo in snap.examples[i].pairs], dtype=np.float64)
+        return _pair_diffs(snap, heldout, owners, r)
 
     diffs = diffs_of(rewards)
     ranking_of_pair = np.array([i for i in heldout for _ in snap.examples[i].pairs], dtype=np.int64)
@@ -268,6 +300,10 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
             if progress_hook:
                 progress_hook(step, total, loss)
 
+        def on_curve(curve: list) -> None:
+            retrying(lambda: TrainingRun.objects.filter(pk=run.pk).update(curve=m.clean(curve)),
+                     "a training's held-out curve")
+
         model, tokenizer = build_model(base_model, config.seed, config.chat_template)
         saved = version.directory / CHECKPOINT
         examples = [snap.examples[i] for i in train_idx]
@@ -286,7 +322,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
                 result = train(model, tokenizer, examples, config, on_step, should_stop=shutdown.requested,
                                checkpoint=lambda state: save_checkpoint(state, saved), resume=resume,
                                checkpoint_every=settings.VERDICT_CHECKPOINT_EVERY,
-                               checkpoint_every_s=settings.VERDICT_CHECKPOINT_EVERY_S)
+                               checkpoint_every_s=settings.VERDICT_CHECKPOINT_EVERY_S,
+                               heldout_accuracy=heldout_probe(tokenizer, snap, held_idx, config), on_curve=on_curve)
         except TrainingInterrupted as stop:
             return _give_back(run, version, stop)
         except distributed.ProcessFailed as failed:
@@ -302,6 +339,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
         metrics = m.clean({
             **evaluation,
             "loss_curve": result.losses,
+            "heldout_curve": result.curve,
             "train_rankings": result.n_rankings,
             "train_pairs": result.n_pairs,
             "train_truncated": result.truncated,

@@ -49,7 +49,7 @@ def test_browser_searches_filters_and_escapes(admin_client, project, rated):
 
 def test_bulk_exclude_from_the_browser(admin_client, project, rated):
     tasks, _ = rated
-    response = admin_client.post("/admin/curation/browsedtask/?project__id__exact=%d" % project.pk, {
+    response = admin_client.post(f"/admin/curation/browsedtask/?project__id__exact={project.pk}", {
         "action": "exclude_from_training", "_selected_action": [tasks[0].pk, tasks[1].pk], "priority": ""})
     assert response.status_code == 302
     assert set(RankingTask.objects.filter(excluded_from_training=True)) == {tasks[0], tasks[1]}

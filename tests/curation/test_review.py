@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from curation.review import ReviewError, agreement, rater_history, ranking_context, review
+from curation.review import ReviewError, agreement, ranking_context, rater_history, review
 from quality.models import RankingReview, TaskConsensus
 from quality.refresh import refresh_project
 from rewardmodel.models import RewardModelVersion
