@@ -23,6 +23,7 @@ from active_learning import audit, captured, embedding, routing
 from active_learning.design import LastLayer
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
 from active_learning.selection import AUTO, DESIGN_STRATEGIES, POLICIES, RANDOM, select
+from active_learning.signals import round_finished
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
 from annotation import eval_stream
 from annotation.models import Completion, Project, Ranking, RankingTask
@@ -247,6 +248,7 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
             status=SelectionRound.FAILED, finished_at=timezone.now(),
             error=f"gave up: started {rnd.attempts} times and its worker was lost each time (killed, out of memory?)")
         rnd.refresh_from_db()
+        _announce(rnd)
         return rnd
     SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="", started_at=timezone.now())
     try:
@@ -256,9 +258,22 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
         SelectionRound.objects.filter(pk=rnd.pk).update(
             status=SelectionRound.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], finished_at=timezone.now()
         )
+        _announce(rnd)
         raise
     rnd.refresh_from_db()
+    _announce(rnd)
     return rnd
+
+
+def _announce(rnd: SelectionRound) -> None:
+    """``signals.round_finished`` for a round that ended (done or failed), as recorded once that write commits;
+    robust: a listener's error never fails the round."""
+
+    def send() -> None:
+        rnd.refresh_from_db()
+        round_finished.send(sender=SelectionRound, round=rnd)
+
+    transaction.on_commit(send, robust=True)
 
 
 def _run(rnd: SelectionRound) -> None:
