@@ -1,0 +1,39 @@
+"""API shapes of the notifications app. A webhook's secret is in the answer to its creation only."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from config.api_contract import StrictJSONTypes
+from notifications.models import EVENTS, URL_PATTERN, Webhook, WebhookDelivery, url_validator
+
+
+class WebhookSerializer(StrictJSONTypes, serializers.ModelSerializer):
+    url = serializers.RegexField(URL_PATTERN, max_length=500, error_messages={"invalid": url_validator.message},
+                                 help_text="http:// or https:// only; the workers POST events there.")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1, max_length=len(EVENTS),
+                                   help_text=f"Among: {', '.join(EVENTS)}.")
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return sorted(set(value), key=EVENTS.index)
+
+
+class CreatedWebhookSerializer(WebhookSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The signing secret: shown here, once; keep it.")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "event", "status", "attempts", "last_status_code", "last_error", "history", "payload",
+                  "next_attempt_at", "created_at", "delivered_at"]
+        read_only_fields = fields
+
