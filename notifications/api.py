@@ -2,6 +2,7 @@
 
 GET    /api/projects/{id}/webhooks/                        the project's webhooks (never their secrets)
 POST   /api/projects/{id}/webhooks/                        add one: {"url", "events"}; 201 with its secret, once
+                                                           (409 past MAX_WEBHOOKS)
 GET    /api/projects/{id}/webhooks/{wid}/                  one webhook
 DELETE /api/projects/{id}/webhooks/{wid}/                  remove it and its deliveries
 GET    /api/projects/{id}/webhooks/{wid}/deliveries/       its deliveries, newest first, with each attempt
@@ -13,12 +14,13 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api import Conflict
 from annotation.permissions import MANAGE, project_for
+from annotation.serializers import DetailSerializer
 from notifications import delivery
 from notifications.models import Webhook, WebhookDelivery
 from notifications.serializers import CreatedWebhookSerializer, DeliverySerializer, WebhookSerializer
@@ -32,8 +34,9 @@ def _webhook(request, project_id: int, webhook_id: int) -> Webhook:
 
 
 @extend_schema_view(get=extend_schema(summary="The project's webhooks (managers; secrets are never listed)"),
-                    post=extend_schema(summary="Add a webhook (managers): 201 with its signing secret, shown once",
-                                       responses={201: CreatedWebhookSerializer}))
+                    post=extend_schema(summary="Add a webhook (managers): 201 with its signing secret, shown once; 409 "
+                                               f"when the project has {MAX_WEBHOOKS} already",
+                                       responses={201: CreatedWebhookSerializer, 409: DetailSerializer}))
 class WebhookList(generics.ListCreateAPIView):
     permission_classes = [IsAuthenticated]  # and project_for(…, MANAGE)
     serializer_class = WebhookSerializer
@@ -47,7 +50,7 @@ class WebhookList(generics.ListCreateAPIView):
         body = WebhookSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         if Webhook.objects.filter(project=project).count() >= MAX_WEBHOOKS:
-            raise ValidationError({"url": [f"a project has at most {MAX_WEBHOOKS} webhooks; delete one first"]})
+            raise Conflict(f"a project has at most {MAX_WEBHOOKS} webhooks; delete one first")
         webhook = body.save(project=project, created_by=request.user)
         return Response(CreatedWebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
 

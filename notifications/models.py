@@ -31,9 +31,10 @@ EVENT_HELP = {
     RATER_FLAGGED: "a rater was paused (by the quality refresh as unreliable, or by a manager)",
 }
 
-# Not a URLField: Django's check refuses single-label hosts (http://ci:8080/hook on a compose network). The same rule
-# as a judge's base_url: an http(s) scheme, a host (name, IPv4, [IPv6]) with an optional port, then a path.
-URL_PATTERN = r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s]*)?$"
+# Not a URLField: Django's check refuses single-label hosts (http://ci:8080/hook on a compose network). As a judge's
+# base_url: an http(s) scheme, a host (name, IPv4, [IPv6]) with an optional port (no user:password@), then a path of
+# printable ASCII (no space, no control character: it goes on the request line as is).
+URL_PATTERN = r"^https?://[A-Za-z0-9.\-\[\]:]+(/[!-~]*)?$"
 url_validator = RegexValidator(URL_PATTERN, "an http:// or https:// URL, e.g. https://ci.example.com/verdict-hook")
 
 

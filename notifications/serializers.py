@@ -9,6 +9,8 @@ from notifications.models import EVENTS, URL_PATTERN, Webhook, WebhookDelivery, 
 
 
 class WebhookSerializer(StrictJSONTypes, serializers.ModelSerializer):
+    """A webhook as managers see it and add it: where events go, which ones, whether it is on (never its secret)."""
+
     url = serializers.RegexField(URL_PATTERN, max_length=500, error_messages={"invalid": url_validator.message},
                                  help_text="http:// or https:// only; the workers POST events there.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), min_length=1, max_length=len(EVENTS),
@@ -24,6 +26,8 @@ class WebhookSerializer(StrictJSONTypes, serializers.ModelSerializer):
 
 
 class CreatedWebhookSerializer(WebhookSerializer):
+    """The answer to a webhook's creation: the webhook and its signing secret, shown this once."""
+
     secret = serializers.CharField(read_only=True, help_text="The signing secret: shown here, once; keep it.")
 
     class Meta(WebhookSerializer.Meta):
@@ -31,6 +35,8 @@ class CreatedWebhookSerializer(WebhookSerializer):
 
 
 class DeliverySerializer(serializers.ModelSerializer):
+    """One event sent to one webhook: its payload, status, attempts and what the latest one got."""
+
     class Meta:
         model = WebhookDelivery
         fields = ["id", "event", "status", "attempts", "last_status_code", "last_error", "history", "payload",

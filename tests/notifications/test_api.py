@@ -100,5 +100,5 @@ def test_at_most_20_webhooks_a_project(project, plain_manager, token_client):
                                  for i in range(20)])
     response = token_client(plain_manager).post(urls(project)["list"], {"url": "https://e.com/x",
                                                                         "events": ["round.done"]}, format="json")
-    assert response.status_code == 400 and "at most 20" in response.json()["url"][0]
+    assert response.status_code == 409 and "at most 20" in response.json()["detail"]
     assert Webhook.objects.count() == 20
