@@ -255,3 +255,9 @@ def test_a_ping_through_a_real_worker(project, plain_manager, token_client, rece
     assert got.json["event"] == "ping" and got.json["data"] == {"webhook_id": created["id"]}
     assert verify(created["secret"], got.headers, got.body)
     assert WebhookDelivery.objects.get().status == "succeeded"
+
+
+def test_deliveries_go_to_the_default_queue():
+    from config.celery import app
+
+    assert app.amqp.router.route({}, "notifications.tasks.deliver_webhook")["queue"].name == "default"
