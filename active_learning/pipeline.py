@@ -23,6 +23,7 @@ from active_learning import audit, captured, embedding, routing
 from active_learning.design import LastLayer
 from active_learning.models import ActiveLearningPolicy, CachedEmbedding, RoutingAudit, SelectedItem, SelectionRound
 from active_learning.selection import AUTO, DESIGN_STRATEGIES, POLICIES, RANDOM, select
+from active_learning.signals import round_finished
 from active_learning.stability import fit_ensemble, pair_features, pair_stability, rater_votes
 from annotation import eval_stream
 from annotation.models import Completion, Project, Ranking, RankingTask
@@ -253,6 +254,7 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
             status=SelectionRound.FAILED, finished_at=timezone.now(), stage="failed",
             error=f"gave up: started {rnd.attempts} times and its worker was lost each time (killed, out of memory?)")
         rnd.refresh_from_db()
+        _announce(rnd)
         return rnd
     SelectionRound.objects.filter(pk=rnd.pk).update(status=SelectionRound.RUNNING, error="", started_at=timezone.now(),
                                                     progress=0.0, stage="starting")
@@ -264,14 +266,27 @@ def execute_round(rnd: SelectionRound) -> SelectionRound:
             status=SelectionRound.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], finished_at=timezone.now(),
             stage="failed",
         )
+        _announce(rnd)
         raise
     rnd.refresh_from_db()
+    _announce(rnd)
     return rnd
 
 
 def _stage(rnd: SelectionRound, progress: float, stage: str) -> None:
     """Where a running round is, for the admin's progress panel and the API (one small UPDATE per stage)."""
     SelectionRound.objects.filter(pk=rnd.pk).update(progress=progress, stage=stage)
+
+
+def _announce(rnd: SelectionRound) -> None:
+    """``signals.round_finished`` for a round that ended (done or failed), as recorded once that write commits;
+    robust: a listener's error never fails the round."""
+
+    def send() -> None:
+        rnd.refresh_from_db()
+        round_finished.send(sender=SelectionRound, round=rnd)
+
+    transaction.on_commit(send, robust=True)
 
 
 def _run(rnd: SelectionRound) -> None:

@@ -28,6 +28,7 @@ from annotation.importer import ImportFailed, ImportSummary, Progress, import_js
 from annotation.models import ImportRun, ImportUpload, Project
 from annotation.preference_import import PreferenceImportSummary, import_preferences
 from annotation.rows import RowSource, TooLarge
+from annotation.signals import import_finished
 
 ERRORS_KEPT = 100
 PROGRESS_EVERY_S = 0.5
@@ -170,6 +171,8 @@ def _finish(run: ImportRun, status: str, **fields) -> None:
         setattr(run, name, value)
     run.save()
     cache.delete(_key(run.pk))
+    # After the row's write commits (at once outside a transaction); robust: a listener's error never fails an import.
+    transaction.on_commit(lambda: import_finished.send(sender=ImportRun, run=run), robust=True)
 
 
 def live(run: ImportRun) -> ImportRun:

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "serving",
     "active_learning",
     "curation",  # data browser and review: reads every app below
+    "notifications",
     "replay",
 ]
 
@@ -317,6 +318,13 @@ VERDICT_RETRAIN_CHECK_EVERY = int(os.environ.get("VERDICT_RETRAIN_CHECK_EVERY", 
 VERDICT_REQUEUE_LOST_EVERY = int(os.environ.get("VERDICT_REQUEUE_LOST_EVERY", 120))
 VERDICT_AL_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_AL_SOFT_TIME_LIMIT", 15 * 60))  # seconds per round
 VERDICT_AL_TIME_LIMIT = int(os.environ.get("VERDICT_AL_TIME_LIMIT", VERDICT_AL_SOFT_TIME_LIMIT + 60))
+
+# --- Webhooks (notifications/) ----------------------------------------------------------------
+# Seconds per socket operation of one POST (connect, each read); attempts per delivery in all; the first retry's
+# delay in seconds, doubled at each further one (30, 60, 120, 240 by default).
+VERDICT_WEBHOOK_TIMEOUT_S = float(os.environ.get("VERDICT_WEBHOOK_TIMEOUT_S", 5))
+VERDICT_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("VERDICT_WEBHOOK_MAX_ATTEMPTS", 5))
+VERDICT_WEBHOOK_BACKOFF_S = float(os.environ.get("VERDICT_WEBHOOK_BACKOFF_S", 30))
 
 LOGGING = {
     "version": 1,

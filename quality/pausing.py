@@ -29,6 +29,11 @@ def _set(project: Project, rater_id: int, paused: bool, reason: str, by=None) ->
         membership.save(update_fields=["paused", "paused_reason"])
         PauseEvent.objects.create(project=project, rater_id=rater_id, paused=paused, reason=reason[:300], by=by)
         _reweigh(project, rater_id, paused)
+        if paused:
+            from quality.signals import rater_paused  # here: quality.signals imports refresh, which imports this
+
+            transaction.on_commit(lambda: rater_paused.send(sender=Membership, project=project, rater_id=rater_id,
+                                                            reason=reason[:300], by=by), robust=True)
         return True
 
 

@@ -10,6 +10,9 @@
   vote enters the consensus at the judge's fitted reliability, so a task the judge settles needs only
   ``min_overlap`` people, and none when the project's ``judge_trust`` is set and that judge's reliability interval
   lies above it (``people_floor``).
+
+And the signal quality sends: ``rater_paused``, when a rater is paused (by the refresh as unreliable, ``by`` None,
+or by a manager), once that pause commits (``quality.pausing``). The notifications app listens (webhooks).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import math
 
 from django.db.models import OuterRef, Subquery
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from annotation.models import Membership, Ranking, RankingTask
 from annotation.signals import ranking_submitted
@@ -26,6 +29,8 @@ from quality.agreement import pair_agreement
 from quality.consensus import ConsensusSettings, collect_votes, fit_consensus
 from quality.models import GoldScore, RaterQuality, TaskConsensus
 from quality.refresh import RankingRow, task_consensus_rows
+
+rater_paused = Signal()  # kwargs: project, rater_id, reason, by (the user, or None for the refresh's own pause)
 
 
 @receiver(ranking_submitted, dispatch_uid="quality-ranking-submitted")

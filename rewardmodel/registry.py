@@ -12,6 +12,7 @@ from django.utils import timezone
 from rewardmodel import gate
 from rewardmodel.backbones import holds_model
 from rewardmodel.models import RewardModelVersion
+from rewardmodel.signals import version_promoted
 
 
 def active_version(project) -> RewardModelVersion | None:
@@ -54,6 +55,10 @@ def promote(version: RewardModelVersion, by: str | None = None) -> RewardModelVe
                             "reason": f"promoted by hand by {by} (the gate had said: {earlier})"}
             fields.append("gate")
         version.save(update_fields=fields)
+        # Once the promotion commits (with the training's registration when the gate promotes); robust: a listener
+        # never undoes nor fails a promotion.
+        transaction.on_commit(lambda: version_promoted.send(sender=RewardModelVersion, version=version, by=by,
+                                                            rollback=False), robust=True)
     return version
 
 
@@ -71,4 +76,6 @@ def rollback(project) -> RewardModelVersion:
         RewardModelVersion.objects.filter(pk=current.pk).update(is_active=False)
         previous.is_active = True
         previous.save(update_fields=["is_active"])
+        transaction.on_commit(lambda: version_promoted.send(sender=RewardModelVersion, version=previous, by=None,
+                                                            rollback=True), robust=True)
     return previous

@@ -29,6 +29,7 @@ from config.db_retry import reconnect_if_dropped, retrying
 from rewardmodel import distributed, eval_sets, gate, locks, registry
 from rewardmodel import metrics as m
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
+from rewardmodel.signals import training_finished
 from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
 from rewardmodel.trainer import (
     TrainConfig,
@@ -244,10 +245,8 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
     if run.attempts > settings.VERDICT_MAX_DELIVERIES:
         # Only a lost worker redelivers a message (acks_late): a job that took its worker down every time would
         # otherwise come back for ever.
-        run.status, run.finished_at = TrainingRun.FAILED, timezone.now()
-        run.message = (f"gave up: started {run.attempts} times and its worker was lost each time "
-                       "(killed, out of memory?); see the worker's log")
-        run.save(update_fields=["status", "finished_at", "message"])
+        _finish(run, TrainingRun.FAILED, run.version, f"gave up: started {run.attempts} times and its worker was "
+                "lost each time (killed, out of memory?); see the worker's log")
         return {"project_id": project_id, "version_id": None, "promoted": False, "gave_up": run.message}
     run.status, run.started_at, run.message, run.worker = TrainingRun.RUNNING, timezone.now(), "", worker[:255]
     run.save(update_fields=["status", "started_at", "message", "worker"])
@@ -435,6 +434,8 @@ def _finish(run: TrainingRun, status: str, version, message: str) -> None:
     if status == TrainingRun.SUCCEEDED:
         run.progress = 1.0
     run.save(update_fields=["status", "version", "message", "finished_at", "progress"])
+    # After the run's write commits (with the version's registration); robust: a listener never fails a training.
+    transaction.on_commit(lambda: training_finished.send(sender=TrainingRun, run=run), robust=True)
 
 
 def new_rankings_since_last_version(project_id: int) -> int:
