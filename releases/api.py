@@ -133,6 +133,8 @@ class ReleaseDownload(APIView):
                                                    "export_release command")})
     def get(self, request, project_id: int, release_id: int):
         release = _release(request, project_id, release_id)
+        if request.query_params.get("format", "zip") not in ("zip", "json"):  # DRF lets an empty ?format= through
+            raise ValidationError({"format": "must be zip (or left out)"})
         if release.n_rankings > settings.VERDICT_RELEASE_API_MAX_RANKINGS:
             raise _too_large(release.n_rankings, f"export_release --project {release.project_id} "
                              f"--release {release.name} <folder>")

@@ -40,6 +40,7 @@ def test_a_manager_makes_lists_reads_and_downloads_a_release(project, plain_mana
     assert 'filename="v1.zip"' in download["Content-Disposition"]
     with zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))) as zf:
         assert "v1/rankings/heldout-00000-of-00001.parquet" in zf.namelist()
+    assert client.get(url(project, body["id"], "download") + "?format=").status_code == 400
 
 
 def test_diff_shows_a_revised_ranking(project, manager, ranked):
