@@ -194,7 +194,7 @@ VERDICT_IMPORT_REQUEST_SCAN_BYTES = int(os.environ.get("VERDICT_IMPORT_REQUEST_S
 VERDICT_IMPORT_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_IMPORT_SOFT_TIME_LIMIT", 2 * 3600))
 # Dataset releases made or zipped in an API request hold at most this many rankings (a few seconds' work); larger
 # ones are made and exported by the create_release and export_release commands (releases.api).
-VERDICT_RELEASE_API_MAX_RANKINGS = int(os.environ.get("VERDICT_RELEASE_API_MAX_RANKINGS", 20_000))
+VERDICT_RELEASE_API_MAX_RANKINGS = int(os.environ.get("VERDICT_RELEASE_API_MAX_RANKINGS", 10_000))
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the rater page reads it to post with fetch()
