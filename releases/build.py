@@ -1,7 +1,8 @@
 """Making a dataset release: freeze what training sees of a project's rankings, row by row, and hash it.
 
 What goes in (:func:`selection`): the project's trainable rankings as ``rewardmodel.snapshot.trainable_rankings``
-gives them (unflagged; people's, and AI judges' only when the retrain policy trains on them), of raters with a
+gives them (unflagged, not rejected in review, of tasks not excluded from training; people's, and AI judges' only
+when the retrain policy trains on them), of raters with a
 training weight above 0, and with at least one strict pair (a ranking that ties everything teaches nothing and
 training skips it). Those of the evaluation stream, which training never learns from, go in only with
 ``include_eval``, as the ``heldout`` split: a ranking's split is fixed by its task (in the stream or not), so it

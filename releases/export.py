@@ -191,8 +191,9 @@ A dataset release of the Verdict project **{project.name}** (project id {project
 Raters ranked K completions of each prompt from best to worst, ties allowed, in Verdict's rating interface; the
 completions were shown in a random order per rater. Rankings may also come from imported preference datasets
 (`source = imported`, with the dataset's name and its own rater id) and, when the project trains on them, from AI
-judges (`source = judge`). The release holds what reward-model training learns from: unflagged rankings of raters
-whose training weight (their estimated reliability) is above 0, with at least one strict preference.
+judges (`source = judge`). The release holds what reward-model training learns from: unflagged rankings, not
+rejected in review, of tasks not excluded from training, of raters whose training weight (their estimated
+reliability) is above 0, with at least one strict preference.
 {"The `heldout` split is the project's evaluation stream: a uniformly random sample of tasks that active learning "
  "never routes, whose rankings are never trained on." if HELDOUT in splits else
  "The project's evaluation stream (its held-out rankings) is not included."}

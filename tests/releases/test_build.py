@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.models import Ranking
+from annotation.models import Ranking, RankingTask
 from releases.build import DuplicateName, NothingToRelease, ReleaseError, create_release
 from releases.diff import diff_releases
 from releases.export import iter_release_pairs, iter_release_rankings
@@ -34,6 +34,11 @@ def test_weight_zero_rankings_are_left_out(project, ranked):
     release = create_release(project, "v1")
     assert release.ranking_ids == [ranked.strict.pk]
     assert {p["weight"] for p in iter_release_pairs(release, "train")} == {0.7}
+
+
+def test_what_training_leaves_out_stays_out(project, ranked):
+    RankingTask.objects.filter(pk=ranked.tied.task_id).update(excluded_from_training=True)
+    assert create_release(project, "v1").ranking_ids == [ranked.strict.pk]
 
 
 def test_same_rankings_same_hash(project, ranked):
