@@ -1,7 +1,8 @@
 """Exporting rankings as streams of dicts, so a project of any size never sits in memory at once.
 
 - ``iter_trl_pairs``: TRL preference rows ``{"prompt", "chosen", "rejected", …}``, one per ordered pair of a
-  ranking (a K-way ranking without ties gives K·(K−1)/2 rows, as in InstructGPT).
+  ranking (a K-way ranking without ties gives K·(K−1)/2 rows, as in InstructGPT); ``trl_rows`` gives one ranking
+  row's pairs (dataset releases derive their pairs from their frozen ranking rows with it).
 - ``iter_rankings``: one row per ranking with everything the rater saw and said.
 - ``jsonl_lines`` / ``write_jsonl``: serialise such a stream as JSON Lines; ``write_parquet`` as Parquet, a row
   group at a time (``PARQUET_SCHEMAS`` gives each kind's columns: nested lists stay lists, the criteria orders a
@@ -24,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO
 
+from django.db.models import QuerySet
+
 from annotation.models import Project, Ranking, RankingTask
 from annotation.pairs import TIE_POLICIES, TiePolicy, ranked_pairs
 
@@ -36,13 +39,11 @@ RANKING_FIELDS = ("id", "task_id", "rater_id", "order", "criteria_orders", "rati
 
 
 def _ranking_batches(project: Project, exclude_flagged: bool,
-                     tasks=None) -> Iterator[tuple[list[dict], dict[int, list]]]:
+                     rankings: QuerySet[Ranking] | None = None) -> Iterator[tuple[list[dict], dict[int, list]]]:
     """Rankings as plain rows, ``CHUNK_SIZE`` at a time from a server-side cursor, each batch with its tasks'
     completions ``task id → [(id, model, text)]`` (one query per batch). Plain rows, not model instances: an export
-    of a million pairs spends its time here. ``tasks`` (a queryset of the project's tasks) narrows it to those."""
-    qs = Ranking.objects.filter(task__project=project)
-    if tasks is not None:
-        qs = qs.filter(task__in=tasks.values("pk"))
+    of a million pairs spends its time here. `rankings` narrows them (a release's selection), within `project`."""
+    qs = (Ranking.objects if rankings is None else rankings).filter(task__project=project)
     if exclude_flagged:
         qs = qs.filter(flags=[])
     rows = qs.order_by("id").values(*RANKING_FIELDS).iterator(chunk_size=CHUNK_SIZE)
@@ -66,28 +67,34 @@ def iter_trl_pairs(project: Project, ties: TiePolicy = "drop", exclude_flagged: 
     """
     if ties not in TIE_POLICIES:
         raise ValueError(f"ties must be one of {TIE_POLICIES}, not {ties!r}")
-    for batch, completions in _ranking_batches(project, exclude_flagged):
-        for ranking in batch:
-            by_id = {cid: (model, text) for cid, model, text in completions[ranking["task_id"]]}
-            shared = {"ranking_id": ranking["id"], "task_id": ranking["task_id"], "rater_id": ranking["rater_id"]}
-            tail = {"reask": ranking["task__origin_id"] is not None, "origin_task_id": ranking["task__origin_id"],
-                    "weight": ranking["weight"], **provenance(ranking)}
-            prompt = ranking["task__prompt__text"]
-            for better, worse, tie in ranked_pairs(ranking["order"], ties):
-                chosen, rejected = by_id.get(better), by_id.get(worse)
-                if chosen is None or rejected is None:
-                    continue  # a completion deleted after the ranking: no pair to report
-                row = {"prompt": prompt, "chosen": chosen[1], "rejected": rejected[1], **shared,
-                       "chosen_model": chosen[0], "rejected_model": rejected[0], **tail}
-                if ties == "mark":
-                    row["tie"] = tie
-                yield row
+    for ranking in iter_rankings(project, exclude_flagged=exclude_flagged):
+        yield from trl_rows(ranking, ties)
 
 
-def iter_rankings(project: Project, exclude_flagged: bool = False, tasks=None) -> Iterator[dict]:
-    """One row per submitted ranking of `project` (of ``tasks`` only, when given): the task, what was shown, and the
-    rater's answer."""
-    for batch, completions in _ranking_batches(project, exclude_flagged, tasks):
+def trl_rows(ranking: dict, ties: TiePolicy = "drop") -> Iterator[dict]:
+    """The TRL preference rows of one ranking row (as ``iter_rankings`` gives it, or a dataset release froze it):
+    one per ordered pair of its order, by ``annotation.pairs``."""
+    by_id = {c["id"]: (c["model"], c["text"]) for c in ranking["completions"]}
+    shared = {"ranking_id": ranking["ranking_id"], "task_id": ranking["task_id"], "rater_id": ranking["rater_id"]}
+    tail = {"reask": ranking["reask"], "origin_task_id": ranking["origin_task_id"], "weight": ranking["weight"],
+            **provenance(ranking)}
+    prompt = ranking["prompt"]
+    for better, worse, tie in ranked_pairs(ranking["order"], ties):
+        chosen, rejected = by_id.get(better), by_id.get(worse)
+        if chosen is None or rejected is None:
+            continue  # a completion deleted after the ranking: no pair to report
+        row = {"prompt": prompt, "chosen": chosen[1], "rejected": rejected[1], **shared,
+               "chosen_model": chosen[0], "rejected_model": rejected[0], **tail}
+        if ties == "mark":
+            row["tie"] = tie
+        yield row
+
+
+def iter_rankings(project: Project, exclude_flagged: bool = False,
+                  rankings: QuerySet[Ranking] | None = None) -> Iterator[dict]:
+    """One row per submitted ranking of `project` (or of `rankings`, within it), in id order: the task, what was
+    shown, and the rater's answer."""
+    for batch, completions in _ranking_batches(project, exclude_flagged, rankings):
         for r in batch:
             yield {
                 "ranking_id": r["id"],
@@ -141,13 +148,17 @@ def _parquet_schemas() -> dict:
 PARQUET_ROW_GROUP = 20_000
 
 
-def write_parquet(rows: Iterable[dict], path, kind: str, row_group: int = PARQUET_ROW_GROUP) -> int:
+def write_parquet(rows: Iterable[dict], path, kind: str, row_group: int = PARQUET_ROW_GROUP,
+                  extra_columns: tuple[str, ...] = ()) -> int:
     """Write rows of one kind (``trl``, ``trl_ties`` or ``rankings``) to a Parquet file, ``row_group`` rows at a
-    time (memory holds one group); returns how many."""
+    time (memory holds one group); returns how many. `extra_columns` are string columns after the kind's own (a
+    dataset release's ``split``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = _parquet_schemas()[kind]
+    for name in extra_columns:
+        schema = schema.append(pa.field(name, pa.string()))
     n = 0
     with pq.ParquetWriter(path, schema) as writer:
         batch: list[dict] = []

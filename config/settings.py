@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "curation",  # data browser and review: reads every app below
     "notifications",
     "replay",
+    "releases",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +194,9 @@ VERDICT_IMPORT_SYNC_ROWS = int(os.environ.get("VERDICT_IMPORT_SYNC_ROWS", 5_000)
 # The decompressed bytes a request's scan reads before it hands a bigger upload to the job (which scans it whole).
 VERDICT_IMPORT_REQUEST_SCAN_BYTES = int(os.environ.get("VERDICT_IMPORT_REQUEST_SCAN_BYTES", 256 * 2**20))
 VERDICT_IMPORT_SOFT_TIME_LIMIT = int(os.environ.get("VERDICT_IMPORT_SOFT_TIME_LIMIT", 2 * 3600))
+# Dataset releases made or zipped in an API request hold at most this many rankings (a few seconds' work); larger
+# ones are made and exported by the create_release and export_release commands (releases.api).
+VERDICT_RELEASE_API_MAX_RANKINGS = int(os.environ.get("VERDICT_RELEASE_API_MAX_RANKINGS", 10_000))
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the rater page reads it to post with fetch()

@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/", include("active_learning.api_urls")),
     path("api/", include("curation.api_urls")),
     path("api/", include("notifications.api_urls")),
+    path("api/", include("releases.api_urls")),
     re_path(r"^api/", api_not_found),  # unknown API paths answer JSON too
     path("", include("annotation.urls")),
 ]

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from annotation.exporter import iter_rankings
-from annotation.models import Project, RankingTask
+from annotation.models import Project, Ranking, RankingTask
 from curation.models import BulkAction
 
 # A request changes at most this many tasks; a bigger selection is narrowed by its filters first.
@@ -81,4 +81,4 @@ def export_rankings(project: Project, tasks: QuerySet[RankingTask], user=None,
     first row is produced)."""
     n = _check_size(tasks)
     _log(project, user, BulkAction.EXPORT, params or {}, n, n)
-    return iter_rankings(project, tasks=tasks)
+    return iter_rankings(project, rankings=Ranking.objects.filter(task__in=tasks.values("pk")))
