@@ -82,6 +82,9 @@ class GuidelinesAdminMixin:
              for r in revisions),
         )
         history = reverse("admin:annotation_project_guidelines_history", args=[obj.pk])
+        if not total:
+            return format_html('{}<div class="guidelines-history"><strong>History</strong>: none yet; saving the '
+                               'project records the guidelines as revision 1.</div>', preview)
         return format_html('{}<div class="guidelines-history"><strong>History</strong> (<a href="{}">all {} '
                            'revision{}</a>; each with its diff and "restore")<ul>{}</ul></div>',
                            preview, history, total, "" if total == 1 else "s", rows)
