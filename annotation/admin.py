@@ -18,6 +18,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from annotation.guidelines_admin import GuidelinesAdminMixin
 from annotation.import_runs import live
 from annotation.models import (
     Assignment,
@@ -176,7 +177,7 @@ class ProjectForm(forms.ModelForm):
 
 
 @admin.register(Project)
-class ProjectAdmin(VisibleTextAdmin, admin.ModelAdmin):
+class ProjectAdmin(GuidelinesAdminMixin, VisibleTextAdmin, admin.ModelAdmin):
     form = ProjectForm
     list_display = ("name", "k", "overlap", "task_count", "complete_percent", "ranking_count")
     search_fields = ("name",)

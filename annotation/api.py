@@ -24,16 +24,18 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation import guidelines
 from annotation.assignment import next_assignment, release
 from annotation.exporter import TIE_POLICIES, iter_rankings, iter_trl_pairs, jsonl_lines
 from annotation.import_runs import import_upload, live
 from annotation.importer import ImportFailed
 from annotation.membership import UnknownUser, set_role
-from annotation.models import Assignment, ImportRun, Membership, Project, Ranking, RankingTask
+from annotation.models import Assignment, GuidelinesRevision, ImportRun, Membership, Project, Ranking, RankingTask
 from annotation.permissions import (
     MANAGE,
     MAX_ID,
     RATE,
+    SEE,
     can_create_projects,
     managed_projects,
     project_for,
@@ -44,6 +46,9 @@ from annotation.serializers import (
     AssignmentSerializer,
     DetailSerializer,
     ErrorsSerializer,
+    GuidelinesPreviewResultSerializer,
+    GuidelinesPreviewSerializer,
+    GuidelinesRevisionSerializer,
     ImportFailedSerializer,
     ImportQueuedSerializer,
     ImportRunSerializer,
@@ -184,6 +189,7 @@ class ProjectViewSet(
         with transaction.atomic():
             project = serializer.save()
             Membership.objects.create(project=project, user=self.request.user, role=Membership.MANAGER)
+            guidelines.record_revision(project, by=self.request.user)
         serializer.instance = self.get_queryset().get(pk=project.pk)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
@@ -192,11 +198,33 @@ class ProjectViewSet(
 
     def perform_update(self, serializer: ProjectSerializer) -> None:
         self._name_is_free(serializer)
-        serializer.save()
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+        with transaction.atomic():
+            project = serializer.save()
+            # A PATCH that restores an old text is how the API restores a revision: it is recorded as a new one.
+            guidelines.record_revision(project, by=self.request.user)
+        serializer.instance = self.get_queryset().get(pk=project.pk)
 
     def _managed_project(self) -> Project:
         return project_for(self.request.user, self.kwargs["pk"], MANAGE)
+
+    @extend_schema(summary="The history of the project's guidelines, newest first (members; restore one by PATCHing "
+                           "the project's guidelines with its text)",
+                   responses={200: GuidelinesRevisionSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="guidelines/revisions")
+    def guidelines_revisions(self, request: Request, pk=None) -> Response:
+        project = project_for(request.user, pk, SEE)
+        page = self.paginate_queryset(GuidelinesRevision.objects.filter(project=project).select_related("edited_by")
+                                      .order_by("-number"))
+        return self.get_paginated_response(GuidelinesRevisionSerializer(page, many=True).data)
+
+    @extend_schema(summary="Render draft guidelines as raters will see them, sanitised; nothing is saved (managers)",
+                   request=GuidelinesPreviewSerializer, responses={200: GuidelinesPreviewResultSerializer})
+    @action(detail=True, methods=["post"], url_path="guidelines/preview")
+    def guidelines_preview(self, request: Request, pk=None) -> Response:
+        self._managed_project()
+        body = GuidelinesPreviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response({"html": str(guidelines.preview(body.validated_data["text"]))})
 
     @extend_schema(
         summary="Import prompts + completions (JSONL, gzip or Parquet; all lines or none); a file of more than "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from annotation.models import Ranking
 from annotation.submission import MAX_RATIONALE_CHARS, MAX_TIME_SPENT_MS, RankingPayload
@@ -15,7 +16,7 @@ SKIP_REASONS = {"skip"} | {f"flag:{flag}" for flag in Ranking.FLAG_CHOICES}
 class RankingForm(forms.Form):
     """What the rate page posts: JSON tie groups for the overall and per-criterion rankings, plus the extras."""
 
-    order = forms.JSONField(error_messages={"required": "rank the outputs before submitting"})
+    order = forms.JSONField(error_messages={"required": gettext_lazy("rank the outputs before submitting")})
     criteria_orders = forms.JSONField(required=False)
     rationale = forms.CharField(required=False, max_length=MAX_RATIONALE_CHARS, strip=False)
     flags = forms.MultipleChoiceField(required=False, choices=[(f, f) for f in Ranking.FLAG_CHOICES])

@@ -39,6 +39,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import bulk
+from annotation.guidelines import record_revision
 from annotation.models import Completion, Project, Prompt, RankingTask
 from annotation.rows import ReadBounds, RowError, RowSource
 
@@ -431,7 +432,9 @@ def find_or_create_project(ref: str, create: bool, k: int, overlap: int) -> tupl
         raise ValueError("--k must be between 2 and 9")
     if overlap < 1:
         raise ValueError("--overlap must be at least 1")
-    return Project.objects.create(name=ref, k=k, overlap=overlap), True
+    project = Project.objects.create(name=ref, k=k, overlap=overlap)
+    record_revision(project)  # its (empty) guidelines are revision 1, as for a project made anywhere else
+    return project, True
 
 
 def find_project(ref: str | int) -> Project:

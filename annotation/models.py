@@ -433,3 +433,23 @@ class ImportUpload(models.Model):
 
     run = models.OneToOneField(ImportRun, on_delete=models.CASCADE, primary_key=True, related_name="upload")
     data = models.BinaryField()
+
+
+class GuidelinesRevision(models.Model):
+    """One version of a project's guidelines: written by annotation.guidelines whenever they change (admin, API,
+    project creation, restore), so managers can see who changed what and raters can be told they changed."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines_revisions")
+    number = models.PositiveIntegerField(help_text="1, 2, … in the order the guidelines were written.")
+    text = models.TextField(blank=True, help_text="The guidelines (Markdown) as of this revision.")
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True, help_text="Why it changed (e.g. 'restored revision 2').")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="guidelines_revision_unique")]
+        ordering = ["project", "-number"]
+
+    def __str__(self) -> str:
+        return f"guidelines revision {self.number} of {self.project}"

@@ -6,9 +6,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotation.guidelines import MAX_PREVIEW_CHARS
 from annotation.models import (
     Assignment,
     Completion,
+    GuidelinesRevision,
     ImportRun,
     Membership,
     Project,
@@ -290,3 +292,25 @@ class TooLargeSerializer(serializers.Serializer):
     import_id = serializers.IntegerField(allow_null=True)
     detail = serializers.CharField()
     setting = serializers.CharField(help_text="The setting that holds the bound")
+
+
+class GuidelinesRevisionSerializer(serializers.ModelSerializer):
+    """One version of a project's guidelines (Markdown as written; render it sanitised, as the rate page does)."""
+
+    edited_by = serializers.CharField(source="edited_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = GuidelinesRevision
+        fields = ["number", "text", "edited_by", "created_at", "note"]
+        read_only_fields = fields
+
+
+class GuidelinesPreviewSerializer(StrictJSONTypes, serializers.Serializer):
+    """A draft of the guidelines to render as raters would see it; nothing is saved."""
+
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=MAX_PREVIEW_CHARS,
+                                 help_text="Markdown.")
+
+
+class GuidelinesPreviewResultSerializer(serializers.Serializer):
+    html = serializers.CharField(help_text="The draft rendered and sanitised exactly as the rate page shows it.")

@@ -300,3 +300,113 @@ def test_on_a_phone_submit_is_reachable_and_nothing_covers_the_outputs(browser, 
     if os.environ.get("VERDICT_SCREENSHOT"):
         page.screenshot(path=os.environ["VERDICT_SCREENSHOT"].replace(".png", "-phone.png"), full_page=True)
     context.close()
+
+
+# ---- dark theme, languages, the guidelines preview ------------------------------------------------------------
+
+SHOTS = os.environ.get("VERDICT_SHOTS_DIR")  # e.g. /tmp/shots: screenshots of the rate page light and dark
+
+CONTRAST = """(selector) => {
+    const el = document.querySelector(selector);
+    const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lum = (c) => { const v = rgb(c).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92
+                                                        : Math.pow((x + 0.055) / 1.055, 2.4); });
+                         return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+    let node = el, bg = "rgba(0, 0, 0, 0)";
+    while (node && /rgba\\(0, 0, 0, 0\\)|transparent/.test(bg)) { bg = getComputedStyle(node).backgroundColor;
+                                                               node = node.parentElement; }
+    const fg = getComputedStyle(el).color;
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return {fg: lum(fg), bg: lum(bg), ratio: (a + 0.05) / (b + 0.05)};
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_rate_page_follows_the_system_colour_scheme(browser, live_server, project, rater, make_task, scheme):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation import guidelines
+    from annotation.assignment import next_assignment
+    from annotation.submission import RankingPayload, submit_ranking
+
+    # The rater ranked once, then the guidelines changed: the page shows its highlighted notice too.
+    make_task(project)
+    earlier = next_assignment(project, rater)
+    ranking, _ = submit_ranking(earlier, RankingPayload(order=[[c] for c in earlier.display_order]))
+    Ranking.objects.filter(pk=ranking.pk).update(submitted_at=timezone.now() - timedelta(days=1))
+    project.guidelines = "Prefer **helpful** answers. Use `code` sparingly.\n\n> Quote the prompt if needed."
+    project.save()
+    guidelines.record_revision(project)
+    make_task(project, texts=OUTPUT_TEXTS, prompt_text="What is the capital of **France**?")
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768},
+                                  color_scheme=scheme)
+    page = context.new_page()
+    log_in_and_open_rate_page(page, project)
+    page.keyboard.press("2")  # one ranked output, for its badge and slot colours
+    body = page.evaluate(CONTRAST, "body")
+    if scheme == "dark":
+        assert body["bg"] < 0.05 and body["fg"] > 0.6, body  # a dark background, light text
+    else:
+        assert body["bg"] > 0.8 and body["fg"] < 0.05, body
+    # WCAG AA for body text (4.5:1) wherever raters read: prompt, outputs, guidelines, hints, the status line.
+    assert page.locator("#guidelines-updated.is-new").is_visible()
+    for selector in ("body", ".prompt-body p", ".output-body p", ".guidelines-body p", ".hint", "#status",
+                     "#guidelines-updated", "#guidelines-updated strong", ".md code", ".md blockquote",
+                     ".muted", ".rank-badge", "#submit-btn", ".slot .preview", ".keybar"):
+        assert page.evaluate(CONTRAST, selector)["ratio"] >= 4.5, (scheme, selector)
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"rate-{scheme}-1366.png"))
+    context.close()
+
+
+def test_a_german_browser_gets_the_rate_page_and_its_script_in_german(browser, live_server, project, rater,
+                                                                      make_task):
+    make_task(project, texts=OUTPUT_TEXTS)
+    context = browser.new_context(base_url=live_server.url, locale="de-DE", viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    log_in_and_open_rate_page(page, project)
+    assert "Absenden" in page.locator("#submit-btn").inner_text()
+    assert page.locator("#status").inner_text() == "0 von 4 eingeordnet."  # rate.js's strings come translated
+    page.keyboard.press("1")
+    assert page.locator("#status").inner_text() == "1 von 4 eingeordnet."
+    context.close()
+
+
+def test_admin_preview_renders_the_textarea_sanitised(browser, live_server, project, make_user):
+    make_user("boss", password="pw-for-tests-1", is_staff=True, is_superuser=True)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900},
+                                  color_scheme="dark")
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda msg: msg.type == "error" and "Failed to load resource" not in msg.text
+            and errors.append(msg.text))
+    missing = []
+    page.on("response", lambda r: r.status == 404 and "favicon" not in r.url and missing.append(r.url))
+    page.goto(f"/admin/login/?next=/admin/annotation/project/{project.pk}/change/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "pw-for-tests-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/admin/annotation/project/{project.pk}/change/")
+    page.fill("#id_guidelines", "Be **brief**. <script>window.pwned = 1</script> [x](javascript:alert(1))")
+    page.click("#guidelines-preview-button")
+    page.wait_for_selector("#guidelines-preview strong")
+    preview = page.locator("#guidelines-preview")
+    assert preview.locator("strong").inner_text() == "brief"
+    assert preview.locator("script").count() == 0 and preview.locator("a[href^='javascript']").count() == 0
+    assert page.evaluate("window.pwned") is None and not errors and not missing, (errors, missing)
+    if SHOTS:
+        page.locator("#guidelines-preview").scroll_into_view_if_needed()
+        page.screenshot(path=os.path.join(SHOTS, "admin-preview-dark.png"))
+    page.click("input[name=_continue]")  # save: revision 1, the note's box empty
+    page.wait_for_selector(".guidelines-history a")
+    page.goto(f"/admin/annotation/project/{project.pk}/guidelines/1/")
+    assert "&lt;script&gt;" in page.locator("#guidelines-diff").inner_html()
+    assert page.locator("#revision-rendered script").count() == 0 and page.evaluate("window.pwned") is None
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "admin-revision-dark.png"))
+        page.goto(f"/admin/annotation/project/{project.pk}/quality/")  # our custom admin page, in the dark theme
+        page.screenshot(path=os.path.join(SHOTS, "admin-quality-dark.png"), full_page=True)
+    context.close()

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from annotation.guidelines import record_revision
 from annotation.importer import ImportFailed, import_jsonl
 from annotation.models import Membership, Project, Prompt, RaterProfile
 
@@ -102,6 +103,7 @@ class Command(BaseCommand):
             Membership.objects.update_or_create(
                 project=project, user=admin_user, defaults={"role": Membership.MANAGER}
             )
+            record_revision(project, by=admin_user if created else None)
             for rater in raters:
                 Membership.objects.get_or_create(project=project, user=rater, defaults={"role": Membership.RATER})
                 RaterProfile.objects.get_or_create(user=rater, defaults={"display_name": rater.username.title()})

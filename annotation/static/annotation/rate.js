@@ -2,7 +2,8 @@
  *
  * A ranking is a list of slots, best first: {id, tied}, where `tied` means "equal to the slot above".
  * On submit it is sent as tie groups of completion ids: [[12], [10, 13], [11]] = 12 > 10 = 13 > 11.
- * No inline script (CSP): the page hands its data over in the #rate-data json_script element.
+ * No inline script (CSP): the page hands its data over in the #rate-data json_script element, with every string
+ * the script shows already in the rater's language (data.strings, from annotation.views.rate_strings).
  */
 (function () {
   "use strict";
@@ -12,6 +13,13 @@
   const data = JSON.parse(dataEl.textContent);
   const startedAt = performance.now();
   const carriedMs = Number(data.initial && data.initial.time_spent_ms) || 0;
+  const strings = data.strings || {};
+
+  // A translated string with its %(name)s placeholders filled in (the key itself if the page sent no such string).
+  function t(key, values) {
+    const text = strings[key] === undefined ? key : strings[key];
+    return text.replace(/%\((\w+)\)s/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
+  }
 
   const form = document.getElementById("rank-form");
   const statusEl = document.getElementById("status");
@@ -144,7 +152,7 @@
   function toggleTie() {
     const r = current();
     if (r.focus > 0) r.slots[r.focus].tied = !r.slots[r.focus].tied;
-    else message = "The first output has nothing above it to tie with.";
+    else message = t("nothing_above");
   }
 
   function removeFocused() {
@@ -192,11 +200,11 @@
         const num = el("span", "out-num", String(numberById.get(slot.id)));
         const preview = el("span", "preview", previewById.get(slot.id));
         li.append(badge, num, preview);
-        if (slot.tied) li.title = "Tied with the output above (t toggles)";
+        if (slot.tied) li.title = t("tied_title");
         return li;
       })
     );
-    if (!r.slots.length) list.append(el("li", "slots-empty", "Press 1–" + K + " for the best output first, or drag one here."));
+    if (!r.slots.length) list.append(el("li", "slots-empty", t("slots_empty", { k: K })));
     const chips = r.el.querySelector(".unranked .chips");
     const rest = unrankedIds(r);
     chips.replaceChildren(
@@ -204,7 +212,7 @@
         const chip = el("li", "chip", String(numberById.get(id)));
         chip.dataset.id = id;
         chip.draggable = true;
-        chip.title = "Click or press " + numberById.get(id) + " to rank next";
+        chip.title = t("chip_title", { n: numberById.get(id) });
         return chip;
       })
     );
@@ -224,9 +232,9 @@
       const i = indexOf(overall, o.id);
       badge.className = "rank-badge";
       if (i === -1) {
-        badge.textContent = "unranked";
+        badge.textContent = t("unranked");
       } else {
-        badge.textContent = "#" + ranks[i] + (groupSize.get(ranks[i]) > 1 ? " · tie" : "");
+        badge.textContent = t(groupSize.get(ranks[i]) > 1 ? "rank_badge_tie" : "rank_badge", { rank: ranks[i] });
         badge.classList.add("rank-" + Math.min(ranks[i], 4));
       }
       card.classList.toggle("is-ranked", i !== -1);
@@ -236,14 +244,14 @@
 
   function statusText() {
     if (message) return message;
-    if (confirmKey === "s") return "Press s again to skip this task.";
-    if (confirmKey === "f") return "Press f again to flag this task as unsafe and skip it.";
+    if (confirmKey === "s") return t("confirm_skip");
+    if (confirmKey === "f") return t("confirm_flag");
     const r = current();
-    const label = r.name === "overall" ? "" : ` (${r.shown})`;
-    if (pendingTie) return "Tie: press the number of the output equal to your last pick.";
-    if (r.slots.length === K) return `All ${K} ranked${label}. Enter submits.`;
-    if (r.slots.length === K - 1 && r.name === "overall") return `${K - 1} of ${K} ranked — Enter puts the last one last.`;
-    return `${r.slots.length} of ${K} ranked${label}.`;
+    const label = r.name === "overall" ? "" : t("criterion_label", { criterion: r.shown });
+    if (pendingTie) return t("pending_tie");
+    if (r.slots.length === K) return t("all_ranked", { k: K, label: label });
+    if (r.slots.length === K - 1 && r.name === "overall") return t("one_left", { done: K - 1, k: K });
+    return t("progress", { done: r.slots.length, k: K, label: label });
   }
 
   function render() {
@@ -293,14 +301,14 @@
 
   function cycleRanking() {
     if (rankings.length < 2) {
-      message = "This project has no per-criterion rankings.";
+      message = t("no_criteria");
       return;
     }
     active = (active + 1) % rankings.length;
     pendingTie = false;
     if (criteriaPanel) criteriaPanel.open = active > 0 || criteriaPanel.open;
     if (current().el) current().el.scrollIntoView({ block: "nearest" });
-    message = active === 0 ? "Now ranking: overall." : `Now ranking: ${current().shown}. c switches on.`;
+    message = active === 0 ? t("now_overall") : t("now_criterion", { criterion: current().shown });
   }
 
   /* ---- submit / skip ----------------------------------------------------------------------- */
@@ -312,7 +320,7 @@
       insertAt(overall, last, overall.slots.length, false);
     }
     if (overall.slots.length < K) {
-      message = `Rank all ${K} outputs before submitting (${overall.slots.length} so far).`;
+      message = t("rank_all_first", { k: K, done: overall.slots.length });
       active = 0;
       return false;
     }
@@ -320,7 +328,7 @@
     for (const r of rankings.slice(1)) {
       if (!r.slots.length) continue;
       if (r.slots.length < K) {
-        message = `Finish the ${r.shown} ranking (${r.slots.length} of ${K}) or clear it with Backspace.`;
+        message = t("finish_criterion", { criterion: r.shown, done: r.slots.length, k: K });
         active = rankings.indexOf(r);
         if (criteriaPanel) criteriaPanel.open = true;
         return false;
@@ -344,7 +352,7 @@
       return;
     }
     submitting = true;
-    message = "Submitting…";
+    message = t("submitting");
     render();
   });
 
@@ -412,12 +420,12 @@
     let handled = true;
     if (/^[1-9]$/.test(key)) {
       const id = idByNumber.get(Number(key));
-      if (id === undefined) message = `There are only ${K} outputs.`;
+      if (id === undefined) message = t("only_k", { k: K });
       else pick(id, pendingTie);
       pendingTie = false;
     } else if (key === "=" || key === "+") {
       if (current().slots.length) pendingTie = true;
-      else message = "Pick the first output before tying another with it.";
+      else message = t("tie_needs_pick");
     } else if (key === "Backspace") {
       if (pendingTie) pendingTie = false;
       else undo();
@@ -491,7 +499,7 @@
     if (!numberById.has(id)) return;
     dragId = id;
     event.dataTransfer.effectAllowed = "move";
-    event.dataTransfer.setData("text/plain", "Output " + numberById.get(id));
+    event.dataTransfer.setData("text/plain", t("drag_label", { n: numberById.get(id) }));
   });
 
   document.addEventListener("dragend", () => {
@@ -578,7 +586,7 @@
     button.addEventListener("click", () => {
       const open = card.classList.toggle("is-expanded");
       button.setAttribute("aria-expanded", String(open));
-      button.textContent = open ? "Show less" : "Show all";
+      button.textContent = open ? t("show_less") : t("show_all");
       if (!open) card.scrollIntoView({ block: "nearest" });
     });
   });
