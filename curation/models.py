@@ -35,12 +35,12 @@ class BulkAction(models.Model):
 class BrowsedTask(RankingTask):
     class Meta:
         proxy = True
-        verbose_name = "task in the data browser"
-        verbose_name_plural = "data browser"
+        verbose_name = "task"
+        verbose_name_plural = "tasks (data browser)"
 
 
 class ReviewedRanking(Ranking):
     class Meta:
         proxy = True
-        verbose_name = "ranking to review"
-        verbose_name_plural = "review"
+        verbose_name = "ranking"
+        verbose_name_plural = "rankings (review)"

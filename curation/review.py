@@ -39,7 +39,7 @@ def review(ranking: Ranking, decision: str, reason: str, reviewer) -> RankingRev
     if decision not in (RankingReview.ACCEPTED, RankingReview.REJECTED):
         raise ReviewError("decision", "must be accepted or rejected")
     if decision == RankingReview.REJECTED and not reason:
-        raise ReviewError("reason", "say why the ranking is rejected: the rater and the engineers read it")
+        raise ReviewError("reason", "say why the ranking is rejected: the reason is kept with it")
     if len(reason) > MAX_REASON:
         raise ReviewError("reason", f"at most {MAX_REASON} characters, got {len(reason)}")
     with transaction.atomic():
@@ -132,8 +132,8 @@ def rater_history(project: Project, rater_id: int, limit: int = HISTORY_ROWS) ->
     for r in latest:
         scores = {int(k): float(v) for k, v in consensus[r.task_id].scores.items()} if r.task_id in consensus else {}
         share, pairs = agreement(r.order, scores)
-        review_row = getattr(r, "review", None) if hasattr(r, "review") else None
-        gold = getattr(r, "gold_score", None) if hasattr(r, "gold_score") else None
+        review_row = getattr(r, "review", None)  # a missing reverse one-to-one raises an AttributeError: None
+        gold = getattr(r, "gold_score", None)
         rows.append({"ranking": r, "consensus_agreement": share, "pairs": pairs,
                      "review": review_row, "gold_accuracy": gold.accuracy if gold else None})
     return {
