@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from annotation.models import Completion, Ranking
 from annotation.pairs import ranking_to_pairs
+from rewardmodel.examples import RankingExample
 from rewardmodel.models import RetrainPolicy
-from rewardmodel.trainer import RankingExample
 
 
 @dataclass

@@ -19,15 +19,7 @@ import torch
 
 from rewardmodel import readout
 from rewardmodel.encoding import TooManyTokens, encode_pairs
-
-
-@dataclass
-class RankingExample:
-    prompt: str
-    completions: list[str]
-    pairs: list[tuple[int, int]]  # (winner index, loser index) into completions
-    group: str = ""  # prompt key, used to split held-out by prompt
-    weight: float = 1.0  # the ranking's share in the loss: its rater's reliability (quality), 1 by default
+from rewardmodel.examples import RankingExample
 
 
 @dataclass

@@ -17,7 +17,7 @@ def test_criterion_names_in_messages_show_markers(page, make_user, make_task):  
     page.goto(f"/accounts/login/?next=/projects/{project.pk}/rate/")
     page.fill("#id_username", "rita")
     page.fill("#id_password", "pw-for-tests-1")
-    page.click("button[type=submit], input[type=submit]")
+    page.click(".login-card button[type=submit]")  # the header also has a submit button (the language form)
     page.wait_for_selector("body.js-ready")  # rate.js has bound its keys
     page.keyboard.press("c")
     expect(page.locator("#status")).to_contain_text("Now ranking")
