@@ -21,7 +21,7 @@ from config.ids import MAX_ID
 from curation import bulk_actions
 from curation.models import BulkAction
 from curation.review import ReviewError, ranking_context, rater_history, review
-from curation.search import BrowseFilters, browse
+from curation.search import BrowseFilters, browse, filters_as_given
 from curation.serializers import (
     BrowsedTaskSerializer,
     BulkActionRequestSerializer,
@@ -39,10 +39,11 @@ def _parameter(name: str, field) -> OpenApiParameter:
     if isinstance(field, forms.ChoiceField):
         return OpenApiParameter(name, OpenApiTypes.STR, enum=[value for value, _ in field.choices if value],
                                 description=description)
-    if isinstance(field, forms.IntegerField):
-        return OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description=description)
+    # FloatField subclasses IntegerField: ask for it first.
     if isinstance(field, forms.FloatField):
         return OpenApiParameter(name, {"type": "number", "minimum": 0, "maximum": 1}, description=description)
+    if isinstance(field, forms.IntegerField):
+        return OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description=description)
     schema = {"type": "string", "maxLength": field.max_length}
     if name == "metadata":
         schema["pattern"] = r"^\s*[^=\s][^=]*=.*$"
@@ -95,7 +96,8 @@ class BulkActionView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         if "filters" in data:
-            tasks, params = browse(project, cleaned_filters(data["filters"])), {"filters": data["filters"]}
+            filters = cleaned_filters(data["filters"])
+            tasks, params = browse(project, filters), {"filters": filters_as_given(filters)}
         else:
             ids = sorted(set(data["task_ids"]))
             tasks = project.tasks.filter(pk__in=ids)

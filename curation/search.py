@@ -60,10 +60,30 @@ class BrowseFilters(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name, value in list(data.items()):
+            if isinstance(value, str) and not _storable(value):
+                # A JSON body (bulk actions) can carry lone surrogates, which PostgreSQL can neither match nor log.
+                self.add_error(name, "contains an invalid unicode escape (lone surrogate)")
         low, high = data.get("min_confidence"), data.get("max_confidence")
         if low is not None and high is not None and low > high:
             self.add_error("max_confidence", f"must be at least min_confidence ({low})")
         return data
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def filters_as_given(cleaned: dict) -> dict:
+    """The filters a selection used, as the JSON the bulk-action log keeps: set fields only, as a person types them."""
+    given = {name: value for name, value in cleaned.items() if value not in (None, "")}
+    if "metadata" in given:
+        given["metadata"] = "=".join(given["metadata"])
+    return given
 
 
 class FullTextMatch(Func):

@@ -60,6 +60,10 @@ class BulkActionRequestSerializer(serializers.Serializer):
     def validate(self, data):
         if ("task_ids" in data) == ("filters" in data):
             raise serializers.ValidationError({"task_ids": "give task_ids or filters (exactly one)"})
+        unknown = sorted(set(data.get("filters", {})) - set(FILTER_FIELDS))
+        if unknown:
+            # A misspelt filter would otherwise select every task: refuse it rather than act on the whole project.
+            raise serializers.ValidationError({"filters": f"unknown filters {unknown[:10]}; known: {FILTER_FIELDS}"})
         if data["action"] == BulkAction.PRIORITY and "priority" not in data:
             raise serializers.ValidationError({"priority": "required for the priority action"})
         return data

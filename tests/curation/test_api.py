@@ -36,6 +36,9 @@ def test_browse_searches_and_filters(project, rated, plain_manager):
     assert bad.status_code == 400 and "colour" in bad.json()
     bad = api.get(f"/api/projects/{project.pk}/browse/", {"min_confidence": "2"})
     assert bad.status_code == 400 and "min_confidence" in bad.json()
+    schema = api.get("/api/schema/?format=json").json()["paths"]["/api/projects/{project_id}/browse/"]["get"]
+    confidence = next(p for p in schema["parameters"] if p["name"] == "min_confidence")["schema"]
+    assert confidence["type"] == "number" and confidence["minimum"] == 0 and confidence["maximum"] == 1
 
 
 def test_bulk_actions_by_filters_and_ids(project, rated, plain_manager):
@@ -53,6 +56,7 @@ def test_bulk_actions_by_filters_and_ids(project, rated, plain_manager):
     rows = [json.loads(line) for line in b"".join(export.streaming_content).decode().splitlines()]
     assert len(rows) == 2 and {r["task_id"] for r in rows} == {tasks[3].pk}
     assert BulkAction.objects.filter(user=plain_manager).count() == 3
+    assert BulkAction.objects.get(action="exclude").params == {"filters": {"q": "child"}}
 
 
 @pytest.mark.parametrize("body, field", [
@@ -62,9 +66,12 @@ def test_bulk_actions_by_filters_and_ids(project, rated, plain_manager):
     ({"action": "melt", "task_ids": [1]}, "action"),
     ({"action": "exclude", "filters": {"metadata": "nokey"}}, "metadata"),
     ({"action": "exclude", "task_ids": [999999]}, "task_ids"),
+    ({"action": "exclude", "filters": {"statsu": "done"}}, "filters"),  # a typo must not select every task
+    ({"action": "reask", "filters": {"q": "\udba0"}}, "q"),  # a lone surrogate, which JSON lets through
 ])
 def test_bad_bulk_requests_are_400_and_change_nothing(project, rated, plain_manager, body, field):
-    response = client_for(plain_manager).post(f"/api/projects/{project.pk}/browse/actions/", body, format="json")
+    response = client_for(plain_manager).post(f"/api/projects/{project.pk}/browse/actions/", json.dumps(body),
+                                              content_type="application/json")  # json.dumps escapes surrogates
     assert response.status_code == 400 and field in response.json(), response.content
     assert not BulkAction.objects.exists() and not RankingTask.objects.filter(excluded_from_training=True).exists()
 
