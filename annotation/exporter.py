@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO
 
+import orjson
 from django.db.models import QuerySet
 
 from annotation.models import Project, Ranking, RankingTask
@@ -180,9 +181,13 @@ def write_parquet(rows: Iterable[dict], path, kind: str, row_group: int = PARQUE
 
 
 def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
-    """Each row as one line of JSON (non-ASCII kept as UTF-8), newline-terminated."""
+    """Each row as one line of compact JSON (non-ASCII kept as UTF-8), newline-terminated.
+
+    orjson rather than ``json.dumps``: encoding was the export's limit (17k rows/s of ~900-byte rows with the
+    standard library; issue 25), and orjson writes the same JSON several times faster."""
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        yield dumps(row, option=newline).decode()
 
 
 def write_jsonl(rows: Iterable[dict], fh: IO[str]) -> int:
