@@ -16,8 +16,8 @@ resort; the fresh queue leaves them out, so routing's priorities never decide wh
 The rater loop runs this on every request, so it is a small constant number of indexed queries whatever the
 project's size and however many raters work at once (``tests/annotation/test_query_counts.py`` guards the counts):
 one for the rater's live lease, one for their pause flag and shares (and whether the project has open re-asks or gold
-tasks at all: an empty queue is never asked), one per queue tried, one to re-count the chosen
-task's slots under its lock, one for its completions and one upsert for the lease. The free-slot test is part of the
+tasks at all: an empty queue is never asked), one per queue tried, one to read the chosen task
+and its prompt and re-count its slots under its lock, one for its completions and one upsert for the lease. The free-slot test is part of the
 queue query, so tasks full of other raters' live leases cost nothing (the queue used to lock and count them one by
 one: a query per busy task ahead in the queue).
 
@@ -25,13 +25,16 @@ On PostgreSQL, the candidate task row is locked with ``SELECT … FOR UPDATE SKI
 count the same free slot twice (the count in the queue query is re-read once the row is locked: it may predate a
 lease committed since), and the unique (task, rater) constraint makes a second lease for the same rater impossible.
 SQLite has no row locks; there a process-wide lock serialises assignment (the zero-setup demo runs one web process).
+
+The two queries that every ``next`` runs and that are costly to build (the rater's state and a queue) are compiled
+to SQL once per process (``config.prepared``): compiling them took more CPU than PostgreSQL took to run them.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
@@ -39,6 +42,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Assignment, Completion, Membership, Project, RankingTask
+from config.prepared import PreparedQuery
 
 _sqlite_lock = threading.Lock()
 MAX_FULL_CANDIDATES = 20  # tasks found full under their lock before giving up on a queue (each a rare race)
@@ -47,10 +51,6 @@ MAX_FULL_CANDIDATES = 20  # tasks found full under their lock before giving up o
 def holding_slot(now) -> Q:
     """Assignments that take one of a task's slots at ``now``: submitted, or leased and not lapsed."""
     return Q(status=Assignment.SUBMITTED) | Q(status=Assignment.LEASED, expires_at__gt=now)
-
-
-def _slots_taken(task: RankingTask, now) -> int:
-    return Assignment.objects.filter(holding_slot(now), task=task).count()
 
 
 def current_lease(project: Project, rater) -> Assignment | None:
@@ -76,24 +76,32 @@ def _count(qs, group_by: str) -> Coalesce:
                              output_field=IntegerField()), 0)
 
 
-def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
-    """Whether the rater is ``paused`` in this project, whether it has open re-asks and gold tasks at all, and, with
-    ``with_shares``, how many tasks of each kind the rater was given in it (``total``, ``reasks``, ``gold``): one
-    query."""
-    open_tasks = RankingTask.objects.filter(project=project, status=RankingTask.OPEN)
-    fields = {"paused": Exists(Membership.objects.filter(project=project, user=rater, paused=True)),
+def _rater_state_query(with_shares: bool, project_id: int, rater_id: int):
+    open_tasks = RankingTask.objects.filter(project_id=project_id, status=RankingTask.OPEN)
+    fields = {"paused": Exists(Membership.objects.filter(project_id=project_id, user_id=rater_id, paused=True)),
               # Whether the re-ask, gold and evaluation queues hold anything (their partial indexes make this
               # free): an empty queue is then not asked at all.
               "any_reasks": Exists(open_tasks.filter(origin__isnull=False)),
               "any_gold": Exists(open_tasks.filter(is_gold=True)),
               "any_eval": Exists(open_tasks.filter(eval_key__isnull=False))}
     if with_shares:
-        mine = Assignment.objects.filter(task__project=project, rater=rater)
+        mine = Assignment.objects.filter(task__project_id=project_id, rater_id=rater_id)
         fields |= {"total": _count(mine, "rater"), "reasks": _count(mine.filter(task__origin__isnull=False), "rater"),
                    "gold": _count(mine.filter(task__is_gold=True), "rater"),
                    "evals": _count(mine.filter(task__eval_key__isnull=False), "rater")}
     # Read through the project's row, which always exists: a rater with no assignment yet still gets zeros.
-    return Project.objects.filter(pk=project.pk).annotate(**fields).values(*fields).get()
+    return Project.objects.filter(pk=project_id).annotate(**fields).values(*fields)
+
+
+_RATER_STATE = PreparedQuery(_rater_state_query, {"project_id": int, "rater_id": int})
+
+
+def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
+    """Whether the rater is ``paused`` in this project, whether it has open re-asks and gold tasks at all, and, with
+    ``with_shares``, how many tasks of each kind the rater was given in it (``total``, ``reasks``, ``gold``): one
+    query, compiled once per process (it runs on every ``next``)."""
+    (state,) = _RATER_STATE.dicts(with_shares, project_id=project.pk, rater_id=rater.pk)
+    return state
 
 
 def prefers_reask(project: Project, rater, counts: dict[str, int] | None = None) -> bool:
@@ -125,32 +133,51 @@ def is_paused(project: Project, rater) -> bool:
     return Membership.objects.filter(project=project, user=rater, paused=True).exists()
 
 
-def _target(project: Project):
+def _target(dynamic: bool, target: int):
     """The task's target as SQL: the fixed overlap, or with dynamic overlap its own target (min_overlap unset)."""
-    if project.dynamic_overlap:
-        return Coalesce("target_overlap", Value(project.min_overlap))
-    return Value(project.overlap)
+    return Coalesce("target_overlap", Value(target)) if dynamic else Value(target)
 
 
-def _queue(project: Project, rater, now, reasks: bool, gold: bool, evals: bool = False, any_eval: bool = False):
+def _queue_query(shape: tuple, project_id: int, rater_id: int, now, target: int, full: tuple[int, ...] = ()):
+    """One queue's first candidate's id but those in ``full``, locked (``lock``: "skip" skips rows others hold,
+    "wait" waits for them)."""
+    reasks, gold, evals, any_eval, has_gold_rate, dynamic, lock = shape
     # Any task of the same prompt counts: a re-ask must bring another rater's opinion, never the same one again.
-    seen_prompt = Assignment.objects.filter(task__prompt=OuterRef("prompt"), rater=rater).filter(
+    seen_prompt = Assignment.objects.filter(task__prompt=OuterRef("prompt"), rater_id=rater_id).filter(
         Q(status__in=[Assignment.SUBMITTED, Assignment.SKIPPED]) | Q(status=Assignment.LEASED, expires_at__gt=now)
     )
-    queue = RankingTask.objects.filter(project=project, status=RankingTask.OPEN, origin__isnull=not reasks)
-    if project.gold_rate > 0:  # gold tasks only come through their own queue, at the project's rate
+    queue = RankingTask.objects.filter(project_id=project_id, status=RankingTask.OPEN, origin__isnull=not reasks)
+    if has_gold_rate:  # gold tasks only come through their own queue, at the project's rate
         queue = queue.filter(is_gold=gold)
     if evals:
         queue = queue.filter(eval_key__isnull=False)
     elif any_eval and not reasks:  # the evaluation stream comes through its own queue, in its own order
         queue = queue.filter(eval_key__isnull=True)
     queue = queue.filter(~Exists(seen_prompt))
+    if full:
+        queue = queue.exclude(pk__in=full)
     if not gold:  # a served-to-all gold task has no cap; every other task needs a free slot
         taken = _count(Assignment.objects.filter(holding_slot(now), task=OuterRef("pk")), "task")
-        queue = queue.alias(slots_taken=taken, slots_target=_target(project)).filter(
+        queue = queue.alias(slots_taken=taken, slots_target=_target(dynamic, target)).filter(
             slots_taken__lt=F("slots_target"))
-    return queue.select_related("prompt").order_by(*(("eval_key", "id") if evals else ("-priority", "id")))
+    queue = queue.order_by(*(("eval_key", "id") if evals else ("-priority", "id"))).values("id")
+    if lock != "none":
+        queue = queue.select_for_update(skip_locked=lock == "skip", of=("self",))
+    return queue[:1]
 
+
+_QUEUE = PreparedQuery(_queue_query, {"project_id": int, "rater_id": int, "now": datetime, "target": int},
+                       optional=frozenset({"target"}))  # the gold queue has no cap
+
+
+def _candidate(project: Project, rater, now, shape: tuple, full: list[int]) -> int | None:
+    """The id of the queue's first task with a free slot, locked; ``full`` lists tasks already found full."""
+    target = project.min_overlap if project.dynamic_overlap else project.overlap
+    if not full:  # the common case, compiled once per process (config.prepared)
+        found = _QUEUE.dicts(shape, project_id=project.pk, rater_id=rater.pk, now=now, target=target)
+    else:  # a rare race (a slot taken between the queue's snapshot and the lock): the plain ORM
+        found = list(_queue_query(shape, project.pk, rater.pk, now, target, tuple(full)))
+    return found[0]["id"] if found else None
 
 
 def _display_completions(task: RankingTask) -> list[Completion]:
@@ -195,21 +222,23 @@ def _try_assign_from(project: Project, rater, reasks: bool, gold: bool = False, 
     """Lease the first task of one queue with a free slot. Tasks other raters hold locked are skipped, unless
     ``wait``: then the first one is waited for (its slot is re-counted once held)."""
     now = timezone.now()
-    queue = _queue(project, rater, now, reasks, gold, evals, any_eval)
-    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = ("wait" if wait else "skip") if connection.features.has_select_for_update_skip_locked else "none"
+    shape = (reasks, gold, evals, any_eval, project.gold_rate > 0, project.dynamic_overlap, lock)
     full: list[int] = []  # candidates whose free slot was taken between the queue's snapshot and their lock
     while len(full) < MAX_FULL_CANDIDATES:
         with transaction.atomic():
-            candidates = queue.exclude(pk__in=full) if full else queue
-            if skip_locked:
-                task = candidates.select_for_update(skip_locked=not wait, of=("self",)).first()
-            else:
-                task = candidates.first()
-            if task is None:
+            task_id = _candidate(project, rater, now, shape, full)
+            if task_id is None:
                 return None
-            if gold or _slots_taken(task, now) < project.task_target(task):
+            # The row is locked now: re-count its slots (a lease committed since the queue's snapshot may have
+            # taken the last one), reading the task and its prompt in the same query.
+            task = (RankingTask.objects.select_related("prompt")
+                    .annotate(slots_taken=_count(Assignment.objects.filter(holding_slot(now), task=OuterRef("pk")),
+                                                 "task"))
+                    .get(pk=task_id))
+            if gold or task.slots_taken < project.task_target(task):
                 return _lease(project, task, rater, now)
-        full.append(task.pk)
+        full.append(task_id)
     return None
 
 
