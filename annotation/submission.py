@@ -101,12 +101,19 @@ def validate_payload(task: RankingTask, payload: RankingPayload, completion_ids:
     )
 
 
-def _locked(assignment: Assignment) -> Assignment:
-    """The assignment and its task, both rows locked, with the project and the stored ranking if any: one query (the
-    rater loop's submit runs this on every request). After waiting for the lock, the assignment and task are current
-    but the joined ranking may not be (see submit_ranking)."""
+def _locked(assignment_id: int, rater_id: int | None) -> Assignment:
+    """The assignment (of this rater, when given) and its task, both rows locked, with the project and the stored
+    ranking if any: one query (the rater loop's submit runs this on every request). After waiting for the lock, the
+    assignment and task are current but the joined ranking may not be (see submit_ranking)."""
+    mine = {"rater_id": rater_id} if rater_id is not None else {}
     return (Assignment.objects.select_for_update(of=("self", "task"))
-            .select_related("task__project", "ranking").get(pk=assignment.pk))
+            .select_related("task__project", "ranking").get(pk=assignment_id, **mine))
+
+
+def submit_as(rater, assignment_id: int, payload: RankingPayload) -> tuple[Ranking, bool]:
+    """``submit_ranking`` for the API: the assignment is read once, locked, and only if it is this rater's
+    (``Assignment.DoesNotExist`` otherwise, which the API answers 404, as for any assignment not yours)."""
+    return _submit(assignment_id, rater.pk, payload)
 
 
 def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ranking, bool]:
@@ -120,8 +127,12 @@ def submit_ranking(assignment: Assignment, payload: RankingPayload) -> tuple[Ran
     ranking's insert, the assignment's and the task's updates, and what the ``ranking_submitted`` receivers need (the
     quality app reads the rater's weight; dynamic overlap and gold tasks add their own).
     """
+    return _submit(assignment.pk, None, payload)
+
+
+def _submit(assignment_id: int, rater_id: int | None, payload: RankingPayload) -> tuple[Ranking, bool]:
     with transaction.atomic():
-        a = _locked(assignment)
+        a = _locked(assignment_id, rater_id)
         task, project = a.task, a.task.project
         ids = set(task.completions.values_list("id", flat=True))
         existing = getattr(a, "ranking", None)
