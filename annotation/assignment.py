@@ -15,11 +15,12 @@ resort; the fresh queue leaves them out, so routing's priorities never decide wh
 
 The rater loop runs this on every request, so it is a small constant number of indexed queries whatever the
 project's size and however many raters work at once (``tests/annotation/test_query_counts.py`` guards the counts):
-one for the rater's live lease, one for their pause flag and shares (and whether the project has open re-asks or gold
-tasks at all: an empty queue is never asked), one per queue tried, one to read the chosen task
-and its prompt and re-count its slots under its lock, one for its completions and one upsert for the lease. The free-slot test is part of the
-queue query, so tasks full of other raters' live leases cost nothing (the queue used to lock and count them one by
-one: a query per busy task ahead in the queue).
+one for the rater's state (their live lease's id, pause flag and shares, and whether the project has open re-asks,
+gold or evaluation tasks at all: an empty queue is never asked), one per queue tried, one to read the chosen task
+and its prompt and re-count its slots under its lock, one for its completions and one upsert for the lease; a rater
+who still holds a lease gets it back with one more query for it. The free-slot test is part of the queue query, so
+tasks full of other raters' live leases cost nothing (the queue used to lock and count them one by one: a query per
+busy task ahead in the queue).
 
 On PostgreSQL, the candidate task row is locked with ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent raters never
 count the same free slot twice (the count in the queue query is re-read once the row is locked: it may predate a
@@ -76,9 +77,14 @@ def _count(qs, group_by: str) -> Coalesce:
                              output_field=IntegerField()), 0)
 
 
-def _rater_state_query(with_shares: bool, project_id: int, rater_id: int):
+def _rater_state_query(with_shares: bool, project_id: int, rater_id: int, now: datetime):
     open_tasks = RankingTask.objects.filter(project_id=project_id, status=RankingTask.OPEN)
+    live = Assignment.objects.filter(task__project_id=project_id, rater_id=rater_id, status=Assignment.LEASED,
+                                     expires_at__gt=now)
     fields = {"paused": Exists(Membership.objects.filter(project_id=project_id, user_id=rater_id, paused=True)),
+              # The rater's live lease, if any: almost always none (a rater asks for the next task after
+              # submitting), so the lease itself is only read when there is one.
+              "live_lease": Subquery(live.order_by("leased_at").values("pk")[:1]),
               # Whether the re-ask, gold and evaluation queues hold anything (their partial indexes make this
               # free): an empty queue is then not asked at all.
               "any_reasks": Exists(open_tasks.filter(origin__isnull=False)),
@@ -90,17 +96,18 @@ def _rater_state_query(with_shares: bool, project_id: int, rater_id: int):
                    "gold": _count(mine.filter(task__is_gold=True), "rater"),
                    "evals": _count(mine.filter(task__eval_key__isnull=False), "rater")}
     # Read through the project's row, which always exists: a rater with no assignment yet still gets zeros.
-    return Project.objects.filter(pk=project_id).annotate(**fields).values(*fields)
+    return Project.objects.filter(pk=project_id).order_by().annotate(**fields).values(*fields)
 
 
-_RATER_STATE = PreparedQuery(_rater_state_query, {"project_id": int, "rater_id": int})
+_RATER_STATE = PreparedQuery(_rater_state_query, {"project_id": int, "rater_id": int, "now": datetime})
 
 
 def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
-    """Whether the rater is ``paused`` in this project, whether it has open re-asks and gold tasks at all, and, with
-    ``with_shares``, how many tasks of each kind the rater was given in it (``total``, ``reasks``, ``gold``): one
-    query, compiled once per process (it runs on every ``next``)."""
-    (state,) = _RATER_STATE.dicts(with_shares, project_id=project.pk, rater_id=rater.pk)
+    """Whether the rater is ``paused`` in this project, the id of their ``live_lease`` (or None), whether the
+    project has open re-asks, gold and evaluation tasks at all, and, with ``with_shares``, how many tasks of each
+    kind the rater was given in it (``total``, ``reasks``, ``gold``, ``evals``): one query, compiled once per
+    process (it runs on every ``next``)."""
+    (state,) = _RATER_STATE.dicts(with_shares, project_id=project.pk, rater_id=rater.pk, now=timezone.now())
     return state
 
 
@@ -246,18 +253,21 @@ def next_assignment(project: Project, rater) -> Assignment | None:
     """Return the rater's live lease, or lease the next task; None when nothing is left for them, or when they are
     paused: a lease held when the pause came is given back (it lapses now; the task goes to others, and to them
     again once un-paused), so nobody keeps rating through a pause."""
-    existing = current_lease(project, rater)
-    if existing:
-        if existing.rater_paused:
-            Assignment.objects.filter(pk=existing.pk, status=Assignment.LEASED).update(expires_at=timezone.now())
-            return None
-        return existing
+    needs_shares = project.gold_rate > 0 or project.reask_share > 0 or project.eval_share > 0
+    state = rater_state(project, rater, with_shares=needs_shares)
+    if state["live_lease"] is not None:
+        existing = current_lease(project, rater)
+        if existing:
+            if existing.rater_paused:
+                Assignment.objects.filter(pk=existing.pk, status=Assignment.LEASED).update(expires_at=timezone.now())
+                return None
+            return existing
     for _attempt in range(3):
         try:
             if connection.vendor == "sqlite":
                 with _sqlite_lock:
-                    return _assign_unless_paused(project, rater)
-            return _assign_unless_paused(project, rater)
+                    return _assign_unless_paused(project, rater, state)
+            return _assign_unless_paused(project, rater, state)
         except IntegrityError:
             # The same rater asked twice at once; the other request won. Return its lease.
             existing = current_lease(project, rater)
@@ -266,9 +276,7 @@ def next_assignment(project: Project, rater) -> Assignment | None:
     return None
 
 
-def _assign_unless_paused(project: Project, rater) -> Assignment | None:
-    needs_shares = project.gold_rate > 0 or project.reask_share > 0 or project.eval_share > 0
-    state = rater_state(project, rater, with_shares=needs_shares)
+def _assign_unless_paused(project: Project, rater, state: dict) -> Assignment | None:
     if state["paused"]:
         return None
     any_eval = state["any_eval"]

@@ -24,6 +24,7 @@ from django.dispatch import Signal, receiver
 
 from annotation.models import Membership, Ranking, RankingTask
 from annotation.signals import ranking_submitted
+from config.prepared import PreparedQuery
 from quality import overlap
 from quality.agreement import pair_agreement
 from quality.consensus import ConsensusSettings, collect_votes, fit_consensus
@@ -61,12 +62,20 @@ def people_floor(project, task: RankingTask) -> int:
     return 0 if trusted.exists() else project.min_overlap
 
 
+def _weight_query(shape, project_id: int, rater_id: int):
+    weight = RaterQuality.objects.filter(project_id=project_id, rater_id=OuterRef("user_id")).values("training_weight")
+    return (Membership.objects.filter(project_id=project_id, user_id=rater_id).order_by()
+            .values("paused", weight=Subquery(weight[:1]))[:1])
+
+
+_WEIGHT = PreparedQuery(_weight_query, {"project_id": int, "rater_id": int})  # every submit reads it
+
+
 def current_weight(project, rater_id: int) -> float:
     """0 while paused; else the weight of the last refresh; 1 before any (one query). An AI judge is no member:
     its weight is its last refresh's."""
-    weight = RaterQuality.objects.filter(project=project, rater_id=OuterRef("user_id")).values("training_weight")
-    row = (Membership.objects.filter(project=project, user_id=rater_id)
-           .values_list("paused", Subquery(weight[:1])).first())
+    found = _WEIGHT.dicts(None, project_id=project.pk, rater_id=rater_id)
+    row = (found[0]["paused"], found[0]["weight"]) if found else None
     if row is None:
         known = RaterQuality.objects.filter(project=project, rater_id=rater_id, is_judge=True).values_list(
             "training_weight", flat=True).first()
