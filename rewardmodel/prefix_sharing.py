@@ -33,6 +33,11 @@ import torch
 
 from rewardmodel.readout import reads_last_token
 
+# A packed batch's mask holds rows × width² elements, and a custom mask keeps sdpa off its flash kernel (whose memory
+# grows with the width, not its square): past this many elements (256 MiB as booleans) a batch runs one sequence per
+# completion instead. The same rewards either way; only long contexts at large K get there.
+MAX_MASK_ELEMENTS = 2**28
+
 # Attention implementations that apply a 4D mask as given: sdpa wants it boolean (True: attend), eager additive.
 MASKED_ATTENTION = {"sdpa": "bool", "eager": "additive"}
 
@@ -65,6 +70,16 @@ def shared_prefix(sequences: list[list[int]]) -> int:
             break
         n += 1
     return n
+
+
+def packed_width(sequences: list[list[int]]) -> int:
+    """The length of one ranking's packed row: the shared prefix once, then each completion's own tokens."""
+    return sum(len(s) for s in sequences) - (len(sequences) - 1) * shared_prefix(sequences)
+
+
+def mask_fits(rankings: list[list[list[int]]]) -> bool:
+    """Whether these rankings' packed mask stays within MAX_MASK_ELEMENTS."""
+    return len(rankings) * max(packed_width(r) for r in rankings) ** 2 <= MAX_MASK_ELEMENTS
 
 
 def pack(rankings: list[list[list[int]]], pad_token_id: int, device: torch.device, kind: str = "bool",

@@ -522,7 +522,7 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
                 rankings.append([f["input_ids"] for f in features[base:]])
                 pair_index.extend((base + w, base + lo) for w, lo in e.pairs)
                 pair_owner.extend([owner] * len(e.pairs))
-            if packed_mask is not None:
+            if packed_mask is not None and prefix_sharing.mask_fits(rankings):
                 inputs = prefix_sharing.pack(rankings, tokenizer.pad_token_id, device, packed_mask)
             else:
                 inputs = collate(tokenizer, features, device)

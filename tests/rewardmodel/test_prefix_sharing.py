@@ -178,3 +178,14 @@ def test_the_flag_does_nothing_for_an_encoder(tmp_path):
                                                              share_prompt=share)))
     assert runs[0].losses == runs[1].losses
     assert not runs[0].resolved["share_prompt"] and not runs[1].resolved["share_prompt"]
+
+
+def test_a_batch_whose_mask_would_be_too_big_runs_unshared(llama, monkeypatch):
+    train_set = rankings(2, n=6, seed=4)
+    config = {"batch_rankings": 3, "max_length": 128, "seed": 0, "device": "cpu"}
+    plain = train(*load_backbone(llama), train_set, TrainConfig(**config, share_prompt=False))
+    monkeypatch.setattr(prefix_sharing, "MAX_MASK_ELEMENTS", 1)
+    fallback = train(*load_backbone(llama), train_set, TrainConfig(**config))
+    assert fallback.losses == plain.losses  # every batch ran one sequence per completion, exactly as unshared
+    groups = [[[1, 2, 3, 4], [1, 2, 5]]]
+    assert prefix_sharing.packed_width(groups[0]) == 5 and not prefix_sharing.mask_fits(groups)
