@@ -10,7 +10,7 @@ Shared, a ranking is one packed row ``[prefix, rest_1, …, rest_K]`` with
 
 In a causal decoder a token's hidden state depends only on the tokens it attends to and their positions, so every
 completion token computes what it computes alone, and each reward is the unshared one up to the order of float sums
-(about 1e-6 in fp32); gradients flow through the prefix once, summed over the K completions, as they would K times.
+(about 1e-7 in fp32); gradients flow through the prefix once, summed over the K completions, as they would K times.
 The prompt's tokens are paid once per ranking instead of K times: with prompts three times longer than completions,
 about 9/16 of the tokens at K=4 (16 units become 7) and 3/8 at K=2.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from rewardmodel.readout import reads_last_token
+from rewardmodel.readout import _unwrapped, reads_last_token
 
 # A packed batch's mask holds rows × width² elements, and a custom mask keeps sdpa off its flash kernel (whose memory
 # grows with the width, not its square): past this many elements (256 MiB as booleans) a batch runs one sequence per
@@ -42,16 +42,11 @@ MAX_MASK_ELEMENTS = 2**28
 MASKED_ATTENTION = {"sdpa": "bool", "eager": "additive"}
 
 
-def _config(model):
-    hf = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return hf.config
-
-
 def mask_kind(model) -> str | None:
     """How `model` takes a packed ranking's mask ("bool" or "additive"), or None when it cannot share the prompt."""
     if not reads_last_token(model):
         return None  # an encoder: its prompt tokens attend to the completion
-    config = _config(model)
+    config = _unwrapped(model).config
     layer_types = getattr(config, "layer_types", None) or ()
     windowed = (getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)) or any(
         "sliding" in str(kind) for kind in layer_types)

@@ -189,3 +189,15 @@ def test_a_batch_whose_mask_would_be_too_big_runs_unshared(llama, monkeypatch):
     assert fallback.losses == plain.losses  # every batch ran one sequence per completion, exactly as unshared
     groups = [[[1, 2, 3, 4], [1, 2, 5]]]
     assert prefix_sharing.packed_width(groups[0]) == 5 and not prefix_sharing.mask_fits(groups)
+
+
+@pytest.mark.usefixtures("model_root")
+def test_two_processes_sharing_prompts_take_the_single_process_steps(llama, tmp_path):
+    from rewardmodel import distributed
+
+    config = TrainConfig(lr=2e-3, batch_rankings=5, max_length=128, seed=4, device="cpu", num_threads=1)
+    data = rankings(3, n=12, seed=5)  # batches of 5, 5 and 2: each process packs its share of every batch
+    single = train(*load_backbone(llama), data, config)
+    double = distributed.run(tmp_path / "job", str(llama), config, data, tmp_path / "ckpt.pt", 0, per_node=2)
+    assert single.resolved["share_prompt"] and double.steps == single.steps == 3
+    assert max(abs(a - b) for a, b in zip(double.losses, single.losses, strict=True)) < 1e-4
