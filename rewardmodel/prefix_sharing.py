@@ -24,7 +24,8 @@ head) and less is shared: never a different reward. Each completion keeps at lea
 For decoders only. An encoder's prompt tokens attend to the completion (bidirectional attention), so a prompt run
 once cannot serve K completions; encoders keep one sequence per completion. Among decoders, only attention
 implementations that take a custom 4D mask (eager, sdpa; not flash-attention 2, which reads only a 2D padding mask),
-and no sliding-window attention (transformers uses a custom 4D mask as given, so a window would be lost).
+and no sliding-window attention narrower than max_length (transformers uses a custom 4D mask as given, so a window
+would be lost).
 """
 
 from __future__ import annotations
@@ -42,15 +43,18 @@ MAX_MASK_ELEMENTS = 2**28
 MASKED_ATTENTION = {"sdpa": "bool", "eager": "additive"}
 
 
-def mask_kind(model) -> str | None:
-    """How `model` takes a packed ranking's mask ("bool" or "additive"), or None when it cannot share the prompt."""
+def mask_kind(model, max_length: int | None = None) -> str | None:
+    """How `model` takes a packed ranking's mask ("bool" or "additive"), or None when it cannot share the prompt.
+
+    A sliding attention window rules sharing out unless it is at least `max_length` (the longest sequence encoding
+    makes): then the window never cuts anything, and the packed mask, which has none, is still exact."""
     if not reads_last_token(model):
         return None  # an encoder: its prompt tokens attend to the completion
     config = _unwrapped(model).config
-    layer_types = getattr(config, "layer_types", None) or ()
-    windowed = (getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)) or any(
-        "sliding" in str(kind) for kind in layer_types)
-    if windowed:
+    window = getattr(config, "sliding_window", None)
+    slides = getattr(config, "use_sliding_window", True) or any(
+        "sliding" in str(kind) for kind in getattr(config, "layer_types", None) or ())
+    if window and slides and (max_length is None or window < max_length):
         return None
     return MASKED_ATTENTION.get(getattr(config, "_attn_implementation", None) or "eager")
 

@@ -60,7 +60,7 @@ class TrainConfig:
     sharding: str = "ddp"
     # Decoders: run a ranking's shared prompt once for its K completions, packed in one row with a 4D attention mask
     # (rewardmodel.prefix_sharing): the same rewards, the prompt's cost paid once. No effect on encoders, whose prompt
-    # attends to the completion, nor where the attention takes no custom mask (flash-attention 2, sliding windows).
+    # attends to the completion, nor where the attention takes no custom mask (flash-attention 2, windows < max_length).
     share_prompt: bool = True
 
     @classmethod
@@ -416,7 +416,7 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen.precision)
     # How packed rankings reach the attention (None: one sequence per completion, as encoders always run).
-    packed_mask = prefix_sharing.mask_kind(model) if config.share_prompt else None
+    packed_mask = prefix_sharing.mask_kind(model, config.max_length) if config.share_prompt else None
     scaler = torch.amp.GradScaler("cuda") if chosen.precision == "fp16" else None
 
     # Tokenize every completion once, up front.

@@ -136,7 +136,8 @@ def test_only_masks_the_attention_applies_as_given(llama, tmp_path):
     assert prefix_sharing.mask_kind(model) is None
     model.config._attn_implementation = "sdpa"
     model.config.sliding_window = 16
-    assert prefix_sharing.mask_kind(model) is None
+    assert prefix_sharing.mask_kind(model) is None and prefix_sharing.mask_kind(model, max_length=32) is None
+    assert prefix_sharing.mask_kind(model, max_length=16) == "bool"  # a window no sequence outgrows cuts nothing
     encoder, _ = load_backbone(make_tiny_backbone(tmp_path / "bert"))
     assert prefix_sharing.mask_kind(encoder) is None
 
