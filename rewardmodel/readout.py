@@ -4,7 +4,8 @@ Encoders: the model's own forward (its classifier pools [CLS]). Decoders: the ba
 from the attention mask and the ``score`` head is applied at the last real token, found from the attention mask
 (the last 1, whichever side the padding is on), as OpenRLHF reads it. Transformers' own decoder heads find that
 token from ``pad_token_id``, which is wrong when pad is EOS and the sequence ends with EOS, and their position ids
-ignore left padding.
+ignore left padding. Rankings packed around a shared prompt (``rewardmodel.prefix_sharing``) bring their own position
+ids and say where each completion's last token is (``read_at``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,22 @@ def reads_last_token(model) -> bool:
 
 
 def decoder_features(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(batch, hidden): the decoder's final hidden state at each row's last real token."""
+    """(completions, hidden): the decoder's final hidden state at each completion's last real token: one per row, or
+    for packed rankings (rewardmodel.prefix_sharing) where ``read_at`` says."""
     hf = _unwrapped(model)
     mask = inputs["attention_mask"]
-    positions = (mask.to(torch.int64).cumsum(-1) - 1).clamp(min=0)
+    if "read_at" in inputs:
+        # Rankings packed by rewardmodel.prefix_sharing: a 4D mask, its own position ids, and the (row, column) of
+        # each completion's last token.
+        positions = inputs["position_ids"]
+        rows, columns = inputs["read_at"].unbind(-1)
+    else:
+        positions = (mask.to(torch.int64).cumsum(-1) - 1).clamp(min=0)
+        rows = torch.arange(mask.size(0), device=mask.device)
+        columns = last_token_index(mask)
     hidden = hf.base_model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=positions,
                            use_cache=False).last_hidden_state
-    return hidden[torch.arange(hidden.size(0), device=hidden.device), last_token_index(mask)]
+    return hidden[rows, columns]
 
 
 def rewards(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

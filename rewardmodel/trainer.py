@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from rewardmodel import readout
+from rewardmodel import prefix_sharing, readout
 from rewardmodel.encoding import TooManyTokens, encode_pairs
 from rewardmodel.examples import RankingExample
 
@@ -58,6 +58,10 @@ class TrainConfig:
     # Across processes (rewardmodel.distributed): "ddp" keeps a whole model per process; "fsdp" shards weights,
     # gradients and optimiser state over the processes (PyTorch FSDP2), for full models that do not fit one GPU.
     sharding: str = "ddp"
+    # Decoders: run a ranking's shared prompt once for its K completions, packed in one row with a 4D attention mask
+    # (rewardmodel.prefix_sharing): the same rewards, the prompt's cost paid once. No effect on encoders, whose prompt
+    # attends to the completion, nor where the attention takes no custom mask (flash-attention 2, windows < max_length).
+    share_prompt: bool = True
 
     @classmethod
     def from_dict(cls, data: dict | None) -> TrainConfig:
@@ -152,7 +156,8 @@ class TrainResult:
     seconds: float = 0.0
     device: str = "cpu"
     resumed_from: int = 0  # the step a resumed run started from (0: from scratch)
-    resolved: dict = field(default_factory=dict)  # the memory plan this run used (rewardmodel.memory)
+    # the memory plan this run used (rewardmodel.memory), and whether it shared prompts (rewardmodel.prefix_sharing)
+    resolved: dict = field(default_factory=dict)
     peak_memory_mib: float | None = None  # CUDA only
     model: object = None  # the trained module: the model given, or its PEFT wrapper when LoRA is on
     full_weights: dict | None = None  # sharded (FSDP) runs: the trained weights, gathered whole at the end
@@ -410,6 +415,8 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
 
         forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen.precision)
+    # How packed rankings reach the attention (None: one sequence per completion, as encoders always run).
+    packed_mask = prefix_sharing.mask_kind(model, config.max_length) if config.share_prompt else None
     scaler = torch.amp.GradScaler("cuda") if chosen.precision == "fp16" else None
 
     # Tokenize every completion once, up front.
@@ -445,7 +452,7 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     result = TrainResult(n_rankings=len(examples), n_pairs=sum(len(e.pairs) for e in examples) * config.epochs,
                          truncated=encoded.truncated, completions_cut=encoded.completions_cut, device=str(device),
-                         resolved=chosen.as_dict(), model=model)
+                         resolved={**chosen.as_dict(), "share_prompt": packed_mask is not None}, model=model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     began = time.perf_counter()
@@ -507,14 +514,18 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
                 # A share left empty by a short last batch still runs (weight 0): every process must take part.
                 weights = [examples[i].weight for i in mine] if mine else [0.0]
                 mine = mine or batch[:1]
-            features, pair_index, pair_owner = [], [], []
+            features, pair_index, pair_owner, rankings = [], [], [], []
             for owner, i in enumerate(mine):
                 base = len(features)
                 e = examples[i]
                 features.extend(encoded.features[offsets[i] + j] for j in range(len(e.completions)))
+                rankings.append([f["input_ids"] for f in features[base:]])
                 pair_index.extend((base + w, base + lo) for w, lo in e.pairs)
                 pair_owner.extend([owner] * len(e.pairs))
-            inputs = collate(tokenizer, features, device)
+            if packed_mask is not None and prefix_sharing.mask_fits(rankings):
+                inputs = prefix_sharing.pack(rankings, tokenizer.pad_token_id, device, packed_mask)
+            else:
+                inputs = collate(tokenizer, features, device)
             with torch.autocast(device_type=device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 rewards = forward(**inputs)
             loss = ranking_loss(rewards, torch.tensor(pair_index, device=device),
