@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "config.faults.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api_contract.VerdictAutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.KeysetPagination",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
