@@ -1,9 +1,10 @@
 """The API's one way of paging a list: keyset (cursor) pages, with ``limit``/``offset`` kept for existing clients and
 the total count only when it is wanted.
 
-* ``?cursor=`` (opaque; take it from a page's ``next`` or ``previous`` link) continues after (or before) the row it
-  names, by the values of the list's ordering: ``WHERE (key) > (last row's key) ORDER BY key LIMIT n``. Its cost does
-  not grow with the depth, and rows inserted or deleted between pages neither repeat nor skip a row.
+* ``?cursor=`` (opaque; take it from a page's ``next`` or ``previous`` link; empty is the start) continues after
+  (or before) the row it names, by the values of the list's ordering: ``WHERE (key) > (last row's key) ORDER BY key
+  LIMIT n``. Its cost does not grow with the depth, and rows inserted or deleted between pages neither repeat nor
+  skip a row.
 * ``?offset=`` still works up to ``MAX_OFFSET``; deeper is a 400 pointing to the cursor (PostgreSQL reads and drops
   every skipped row: offset 500000 took 3.3 s). Its ``next``/``previous`` links are cursors all the same.
 * ``count`` is in a first page (no cursor), as it always was, unless ``?count=false``; a cursor page has it only with
@@ -201,7 +202,7 @@ class KeysetPagination(BasePagination):
         self.limit = self._integer(request, self.limit_query_param, 1, self.max_limit, self.default_limit)
         offset = self._integer(request, self.offset_query_param, 0, MAX_OFFSET, 0,
                                "; page deeper with the cursor of the next link")
-        raw_cursor = self._one(request, self.cursor_query_param)
+        raw_cursor = self._one(request, self.cursor_query_param) or None  # empty: from the start
         if raw_cursor is not None and offset:
             raise ValidationError({self.offset_query_param: "cannot go with a cursor"})
         count = self._one(request, self.count_query_param)
@@ -265,7 +266,7 @@ class KeysetPagination(BasePagination):
             param(self.limit_query_param, {"type": "integer", "minimum": 1, "maximum": self.max_limit},
                   f"Rows per page (default {self.default_limit})."),
             param(self.cursor_query_param, {"type": "string", "maxLength": MAX_CURSOR_CHARS},
-                  "Where the page starts: the cursor of a next or previous link, as given."),
+                  "Where the page starts: the cursor of a next or previous link, as given (empty: the start)."),
             param(self.offset_query_param, {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
                   "Rows to skip (not with cursor); deeper pages by cursor."),
             param(self.count_query_param, {"type": "string", "enum": ["true", "false"]},

@@ -46,7 +46,7 @@ def _parameter(name: str, field) -> OpenApiParameter:
         return OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description=description)
     schema = {"type": "string", "maxLength": field.max_length}
     if name == "metadata":
-        schema["pattern"] = r"^\s*[^=\s][^=]*=.*$"
+        schema["pattern"] = r"^(\s*[^=\s][^=]*=.*)?$"  # empty: no metadata filter, as the form takes it
     return OpenApiParameter(name, schema, description=description)
 
 

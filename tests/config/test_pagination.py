@@ -127,3 +127,14 @@ def test_nulls_in_the_ordering_page_like_postgresql_sorts_them(project, plain_ma
     api = client_for(plain_manager)
     ids, _ = walk(api, f"/api/projects/{project.pk}/browse/", {"ordering": "least_confident", "limit": 2})
     assert ids == [tasks[1].pk, tasks[2].pk, tasks[0].pk, tasks[3].pk, tasks[4].pk]
+
+
+def test_the_schema_documents_cursor_paging(project, plain_manager):
+    schema = client_for(plain_manager).get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/projects/{project_pk}/tasks/"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert params["cursor"]["type"] == "string" and params["count"]["enum"] == ["true", "false"]
+    assert params["offset"]["maximum"] == MAX_OFFSET and params["limit"]["maximum"] == 1000
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    body = schema["components"]["schemas"][page]
+    assert "count" in body["properties"] and "count" not in body["required"]
