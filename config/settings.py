@@ -142,6 +142,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Behind PgBouncer in transaction pooling, server-side cursors (QuerySet.iterator(): snapshots read rankings in
+# batches through one) break; DB_DISABLE_SERVER_SIDE_CURSORS=1 turns them off, and iterator() then takes the whole
+# result at once (small rows: a snapshot reads ids and orders there, its texts a batch at a time).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = os.environ.get("DB_DISABLE_SERVER_SIDE_CURSORS") == "1"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the zero-setup default: wait for the write lock instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
