@@ -5,8 +5,9 @@
   (throttles) and 503 (database unavailable) with DRF's ``{"detail": …}`` body, and 400 with a field → message(s)
   object wherever a request can carry input. A 400 an
   endpoint documents itself stays listed.
-* ``config.pagination.StrictLimitOffsetPagination`` refuses paging parameters that are not plain integers in range
-  (a module of its own: DRF imports the pagination class while drf-spectacular, imported here, is still loading).
+* ``config.pagination.KeysetPagination`` refuses paging parameters that are not plain integers in range, a cursor of
+  the list, or true/false (a module of its own: DRF imports the pagination class while drf-spectacular, imported
+  here, is still loading).
 * ``api_not_found`` answers unknown paths under /api/ with JSON, as the rest of the API does, not an HTML page.
 * ``forbid_nul_characters`` (a drf-spectacular post-processing hook) documents that no string may contain NUL:
   PostgreSQL cannot store it, and DRF's text fields refuse it.

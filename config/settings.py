@@ -149,6 +149,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # transaction mode before 1.21, which cannot keep prepared statements).
     if os.environ.get("VERDICT_DB_PREPARED", "1") != "0":
         DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+# Behind PgBouncer in transaction pooling, server-side cursors (QuerySet.iterator(): snapshots read rankings in
+# batches through one) break; DB_DISABLE_SERVER_SIDE_CURSORS=1 turns them off, and iterator() then takes the whole
+# result at once (small rows: a snapshot reads ids and orders there, its texts a batch at a time).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = os.environ.get("DB_DISABLE_SERVER_SIDE_CURSORS") == "1"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the zero-setup default: wait for the write lock instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
@@ -236,7 +240,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "config.faults.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api_contract.VerdictAutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.KeysetPagination",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {

@@ -71,7 +71,8 @@ class BrowseView(GenericAPIView):
                    responses={200: BrowsedTaskSerializer(many=True)})
     def get(self, request, project_id: int):
         project = project_for(request.user, project_id, MANAGE)
-        unknown = set(request.query_params) - set(BrowseFilters.base_fields) - {"limit", "offset", "format"}
+        paging = set(self.paginator.query_params) if self.paginator else set()
+        unknown = set(request.query_params) - set(BrowseFilters.base_fields) - paging - {"format"}
         if unknown:
             raise ValidationError({name: "unknown filter" for name in sorted(unknown)})
         tasks = browse(project, cleaned_filters(request.query_params))
