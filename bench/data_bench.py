@@ -130,6 +130,13 @@ def project_id(name: str) -> int:
     return int(psql(f"SELECT id FROM annotation_project WHERE name = '{name}'"))
 
 
+def imported_project(name: str, tasks: int, seed: int, prefix: str) -> int:
+    """A K=4, overlap-3 project of `tasks` synthetic tasks (``write_tasks``) imported by this tree; its id."""
+    path = write_tasks(WORK / f"{name}-{tasks}.jsonl", tasks, seed, prefix)
+    manage(ROOT, "import_jsonl", "--project", name, "--create-project", "--k", "4", "--overlap", "3", str(path))
+    return project_id(name)
+
+
 def synthetic_rankings(project: int, per_task: int, task_limit: int | None = None, raters: int = 1000) -> float:
     """`per_task` rankings (completions best first by id) on each task of the project (or its first
     `task_limit`), by `raters` synthetic users, in SQL. Returns seconds."""

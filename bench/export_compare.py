@@ -28,11 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     d.WORK.mkdir(parents=True, exist_ok=True)
     d.fresh_database()
-    path = d.write_tasks(d.WORK / f"export-{args.tasks}.jsonl", args.tasks, 7, "e")
-    d.manage(d.ROOT, "shell", "-c", "from annotation.models import Project; Project.objects.create(name='exp', k=4, "
-             "overlap=3)")
-    d.manage(d.ROOT, "import_jsonl", str(path), "--project", "exp")
-    d.synthetic_rankings(d.project_id("exp"), 2)
+    d.synthetic_rankings(d.imported_project("exp", args.tasks, 7, "e"), 2)
     trees = {"base": d.base_tree(args.base), "this": d.ROOT}
     runs: dict[str, list[dict]] = {name: [] for name in trees}
     for _ in range(args.repeats):

@@ -60,11 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     d.WORK.mkdir(parents=True, exist_ok=True)
     d.fresh_database()
-    path = d.write_tasks(d.WORK / f"loop-{args.tasks}.jsonl", args.tasks, 11, "l")
-    d.manage(d.ROOT, "shell", "-c", "from annotation.models import Project; Project.objects.create(name='loop', "
-             "k=4, overlap=3)")
-    d.manage(d.ROOT, "import_jsonl", str(path), "--project", "loop")
-    project = d.project_id("loop")
+    project = d.imported_project("loop", args.tasks, 11, "l")
     trees = {"base": d.base_tree(args.base), "this": d.ROOT}
     out: dict = {"base": args.base, "tasks": args.tasks, "seconds": args.seconds}
     for name, tree in trees.items():
