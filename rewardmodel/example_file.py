@@ -60,3 +60,32 @@ class ExampleFile(Sequence):
     def close(self) -> None:
         self._file.close()
 
+
+
+class Subset(Sequence):
+    """Some of a sequence's examples, by index, read from it on access (a snapshot's training split). It carries
+    the per-example pair counts and weights of a base that has them, so the trainer plans without reading."""
+
+    def __init__(self, base: Sequence[RankingExample], indices) -> None:
+        self.base, self.indices = base, array("q", (int(i) for i in indices))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.base[self.indices[i]]
+
+    def __iter__(self) -> Iterator[RankingExample]:
+        return (self.base[i] for i in self.indices)
+
+    @property
+    def pair_counts(self):
+        counts = getattr(self.base, "pair_counts", None)
+        return None if counts is None else array("l", (counts[i] for i in self.indices))
+
+    @property
+    def weights(self):
+        weights = getattr(self.base, "weights", None)
+        return None if weights is None else array("d", (weights[i] for i in self.indices))

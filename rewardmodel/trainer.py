@@ -8,16 +8,17 @@ plus an optional reward-centring term λ·mean(r²) that keeps rewards near zero
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from rewardmodel import prefix_sharing, readout
+from rewardmodel import batching, prefix_sharing, readout
 from rewardmodel.encoding import TooManyTokens, encode_pairs
 from rewardmodel.examples import RankingExample
 
@@ -187,19 +188,6 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def _batches(lengths: list[int], batch_size: int, chunk: int, rng: random.Random) -> list[list[int]]:
-    """Shuffle, sort by length within chunks (less padding), cut into batches, shuffle the batches."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    span = max(1, batch_size * chunk)
-    batches = []
-    for start in range(0, len(order), span):
-        block = sorted(order[start : start + span], key=lambda i: lengths[i])
-        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
 def collate(tokenizer, features: list[dict[str, list[int]]], device: torch.device) -> dict[str, torch.Tensor]:
     batch = tokenizer.pad({k: [f[k] for f in features] for k in features[0]}, return_tensors="pt")
     return {k: v.to(device) for k, v in batch.items()}
@@ -339,7 +327,7 @@ class Distributed:
     local_rank: int
 
 
-def train(model, tokenizer, examples: list[RankingExample], config: TrainConfig,
+def train(model, tokenizer, examples: Sequence[RankingExample], config: TrainConfig,
           progress: Callable[[int, int, float], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           checkpoint: Callable[[dict], None] | None = None,
@@ -385,13 +373,17 @@ def torch_globals_restored():
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
-def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig, progress, should_stop, checkpoint,
+def _train(model, tokenizer, examples: Sequence[RankingExample], config: TrainConfig, progress, should_stop, checkpoint,
            resume, checkpoint_every, dist, checkpoint_every_s=0, heldout_accuracy=None, on_curve=None,
            curve_points=CURVE_POINTS) -> TrainResult:
-    examples = [e for e in examples if e.pairs and e.weight > 0]
-    if not examples:
-        raise ValueError("no ranking with at least one pair and a weight above 0 to train on")
     config.checked()
+    # Read and tokenise a chunk of rankings at a time, as training reaches it (rewardmodel.batching): memory holds
+    # one chunk, however many rankings the snapshot has.
+    plan = batching.BatchPlan(examples, tokenizer, batch_rankings=config.batch_rankings,
+                              bucket_chunk=config.bucket_chunk, epochs=config.epochs, seed=config.seed,
+                              max_length=config.max_length, keep=config.keep)
+    if not len(plan.kept):
+        raise ValueError("no ranking with at least one pair and a weight above 0 to train on")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     set_seed(config.seed)
@@ -419,22 +411,7 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
     packed_mask = prefix_sharing.mask_kind(model, config.max_length) if config.share_prompt else None
     scaler = torch.amp.GradScaler("cuda") if chosen.precision == "fp16" else None
 
-    # Tokenize every completion once, up front.
-    flat_prompts = [e.prompt for e in examples for _ in e.completions]
-    flat_completions = [c for e in examples for c in e.completions]
-    encoded = encode_pairs(tokenizer, flat_prompts, flat_completions, config.max_length, config.keep)
-    offsets, start = [], 0
-    for e in examples:
-        offsets.append(start)
-        start += len(e.completions)
-    lengths = [max(len(encoded.features[offsets[i] + j]["input_ids"]) for j in range(len(e.completions)))
-               for i, e in enumerate(examples)]
-
-    rng = random.Random(config.seed)
-    batches = [b for _ in range(config.epochs)
-               for b in _batches(lengths, config.batch_rankings, config.bucket_chunk, rng)]
-    steps_plan = [batches[i : i + config.grad_accum] for i in range(0, len(batches), config.grad_accum)]
-    total = len(steps_plan)
+    total = math.ceil(plan.total_batches / config.grad_accum)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     params = [
@@ -450,8 +427,8 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         return max(0.0, (total - step) / max(1, total - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    result = TrainResult(n_rankings=len(examples), n_pairs=sum(len(e.pairs) for e in examples) * config.epochs,
-                         truncated=encoded.truncated, completions_cut=encoded.completions_cut, device=str(device),
+    result = TrainResult(n_rankings=len(plan.kept), n_pairs=plan.pairs_per_epoch * config.epochs,
+                         device=str(device),
                          resolved={**chosen.as_dict(), "share_prompt": packed_mask is not None}, model=model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -477,6 +454,9 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
             scaler.load_state_dict(resume["scaler"])
         step, result.losses = int(resume["step"]), list(resume["losses"])
         result.curve = [list(point) for point in resume.get("curve") or []]
+        # the chunks already trained on are not tokenised again: their cuts come from the checkpoint
+        result.truncated = int(resume.get("truncated", 0))
+        result.completions_cut = int(resume.get("completions_cut", 0))
         result.resumed_from = step
 
     def state() -> dict:
@@ -486,7 +466,8 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
         else:
             weights, optimiser = _trainable_state(model), optimizer.state_dict()
         return {"step": step, "total": total, "losses": list(result.losses), "curve": list(result.curve),
-                "model": weights,
+                "truncated": result.truncated + plan.truncated,
+                "completions_cut": result.completions_cut + plan.completions_cut, "model": weights,
                 "optimizer": optimiser, "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None}
 
@@ -501,24 +482,26 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
     # Under torchrun every process would have to take part in the evaluation: the curve is single-process only.
     measure_at = curve_steps(total, curve_points) if heldout_accuracy is not None and dist is None else set()
     last_saved = time.monotonic()
-    for group in steps_plan[step:]:
+    stream = plan.batches(skip=step * config.grad_accum)
+    for _ in range(step, total):
+        group = list(itertools.islice(stream, config.grad_accum))
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         for batch in group:
-            mine, weights = batch, [examples[i].weight for i in batch]
+            mine, weights = batch, [item.example.weight for item in batch]
             totals = {}
             if dist is not None:
                 totals = {"total_weight": sum(weights),
-                          "total_rewards": sum(len(examples[i].completions) for i in batch)}
+                          "total_rewards": sum(len(item.example.completions) for item in batch)}
                 mine = batch[dist.rank :: dist.world]
                 # A share left empty by a short last batch still runs (weight 0): every process must take part.
-                weights = [examples[i].weight for i in mine] if mine else [0.0]
+                weights = [item.example.weight for item in mine] if mine else [0.0]
                 mine = mine or batch[:1]
             features, pair_index, pair_owner, rankings = [], [], [], []
-            for owner, i in enumerate(mine):
+            for owner, item in enumerate(mine):
                 base = len(features)
-                e = examples[i]
-                features.extend(encoded.features[offsets[i] + j] for j in range(len(e.completions)))
+                e = item.example
+                features.extend(item.features)
                 rankings.append([f["input_ids"] for f in features[base:]])
                 pair_index.extend((base + w, base + lo) for w, lo in e.pairs)
                 pair_owner.extend([owner] * len(e.pairs))
@@ -579,6 +562,8 @@ def _train(model, tokenizer, examples: list[RankingExample], config: TrainConfig
             raise TrainingInterrupted(step, total)
     result.steps = step
     result.seconds = time.perf_counter() - began
+    result.truncated += plan.truncated
+    result.completions_cut += plan.completions_cut
     if sharded:  # every process gathers; the caller's rank 0 writes them
         result.full_weights, _ = full_state(forward, optimizer)
     if device.type == "cuda":

@@ -28,6 +28,7 @@ from config import shutdown
 from config.db_retry import reconnect_if_dropped, retrying
 from rewardmodel import distributed, eval_sets, gate, locks, registry
 from rewardmodel import metrics as m
+from rewardmodel.example_file import Subset
 from rewardmodel.models import RetrainPolicy, RewardModelVersion, TrainingRun
 from rewardmodel.signals import training_finished
 from rewardmodel.snapshot import Snapshot, build_snapshot, trainable_rankings
@@ -305,7 +306,7 @@ def run_training(project_id: int, task_id: str | None = None, trigger: str = "ma
 
         model, tokenizer = build_model(base_model, config.seed, config.chat_template)
         saved = version.directory / CHECKPOINT
-        examples = [snap.examples[i] for i in train_idx]
+        examples = Subset(snap.examples, train_idx)  # read from the snapshot's file as training reaches them
         processes, nodes = distributed.processes(), settings.VERDICT_TRAIN_NODES
         try:
             # Checkpoints every few steps too: a worker lost without warning (SIGKILL, OOM, a dead node) is
