@@ -64,3 +64,25 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
         names = ", ".join(f'"{c}"' for c in columns)
         cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({placeholders})', values)
         return len(values)
+
+
+# A load this big refreshes the statistics of the tables it wrote (a smaller one leaves it to autovacuum).
+ANALYZE_AFTER_ROWS = 1_000
+
+
+def analyze(models_written: Iterable[type[models.Model]], rows: int) -> None:
+    """Refresh PostgreSQL's statistics of the tables a bulk load of ``rows`` rows just wrote, after its commit.
+
+    PostgreSQL's own advice after a bulk load ("Populating a Database": run ANALYZE afterwards). Until autovacuum
+    gets to it (a minute or more; never where it is off, as on this project's CI machine) the planner takes a table
+    that grew from nothing to 200,000 rows in one COPY for an empty one: the next-task request's join through the
+    task–completion links became a sequential scan reading 208,000 rows per request on a 50,000-task project
+    (bench/rater_loop_saturation.py). ANALYZE samples a bounded number of rows, so it costs about the same at any
+    table size (well under a second).
+    """
+    if rows < ANALYZE_AFTER_ROWS or not _postgres():
+        return
+    tables = ", ".join(f'"{model._meta.db_table}"' for model in models_written)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
+

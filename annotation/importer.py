@@ -357,10 +357,12 @@ def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[st
     if rows.fingerprint() != before:  # the second pass trusts the first: the file must not change in between
         raise ImportFailed([(0, "the file changed while it was being checked; nothing imported")])
     try:
-        return _write(project, rows, total, progress)
+        summary = _write(project, rows, total, progress)
     except IntegrityError as exc:
         # Another import added one of these ids between checking and writing; the transaction rolled back.
         raise ImportFailed([(0, f"conflict while writing, nothing imported (concurrent import?): {exc}")]) from exc
+    bulk.analyze((Prompt, Completion, RankingTask, RankingTask.completions.through), summary.completions)
+    return summary
 
 
 def scan_file(rows: RowSource, stop_after: int | None = None):

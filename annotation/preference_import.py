@@ -242,6 +242,8 @@ def import_preferences(project: Project, path: Path, dataset: str = "",
         progress(summary.rows, total)
     if errors:
         raise ImportFailed(sorted(errors))
+    bulk.analyze((Prompt, Completion, RankingTask, RankingTask.completions.through, Assignment, Ranking),
+                 summary.rankings)
     return summary
 
 

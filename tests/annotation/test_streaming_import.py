@@ -173,3 +173,26 @@ def test_api_upload_is_recorded_with_progress_and_errors(project, manager, rater
     cache.clear()
     client.force_authenticate(rater)  # a rater may not see the project's imports
     assert client.get(f"/api/projects/{project.pk}/imports/").status_code == 403
+
+
+def test_a_big_import_refreshes_the_planners_statistics(project):
+    """Without statistics PostgreSQL plans for empty tables until autovacuum comes (never, where it is off): the
+    next-task join then read every task–completion link (annotation.bulk.analyze)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's statistics")
+    project.k = 4
+    project.save(update_fields=["k"])
+    with CaptureQueriesContext(connection) as small:
+        import_jsonl(project, "\n".join(synthetic_lines(10, seed=1, words=6)))
+    with CaptureQueriesContext(connection) as big:
+        import_jsonl(project, "\n".join(synthetic_lines(300, seed=2, words=6)).replace('"s', '"b'))
+    assert not any(q["sql"].startswith("ANALYZE") for q in small.captured_queries)
+    assert [q["sql"] for q in big.captured_queries if q["sql"].startswith("ANALYZE")] == [
+        'ANALYZE "annotation_prompt", "annotation_completion", "annotation_rankingtask", '
+        '"annotation_rankingtask_completions"']
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotation_rankingtask_completions'")
+        assert cursor.fetchone()[0] >= 1_240  # (10 + 300) × 4 links, as the sample counted them
