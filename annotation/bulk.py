@@ -66,23 +66,37 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
         return len(values)
 
 
-# A load this big refreshes the statistics of the tables it wrote (a smaller one leaves it to autovacuum).
+# A load refreshes the statistics of a table it grew by at least this many rows and by a tenth (autovacuum's own
+# default rule: 50 rows + 10 %, autovacuum_analyze_scale_factor); a smaller one leaves it to autovacuum.
 ANALYZE_AFTER_ROWS = 1_000
+ANALYZE_GROWTH = 0.1
 
 
-def analyze(models_written: Iterable[type[models.Model]], rows: int) -> None:
-    """Refresh PostgreSQL's statistics of the tables a bulk load of ``rows`` rows just wrote, after its commit.
+def analyze(rows_written: dict[type[models.Model], int]) -> None:
+    """Refresh PostgreSQL's statistics of the tables a bulk load just grew (model → rows it wrote), after its commit.
 
     PostgreSQL's own advice after a bulk load ("Populating a Database": run ANALYZE afterwards). Until autovacuum
     gets to it (a minute or more; never where it is off, as on this project's CI machine) the planner takes a table
     that grew from nothing to 200,000 rows in one COPY for an empty one: the next-task request's join through the
     task–completion links became a sequential scan reading 208,000 rows per request on a 50,000-task project
-    (bench/rater_loop_saturation.py). ANALYZE samples a bounded number of rows, so it costs about the same at any
-    table size (well under a second).
+    (bench/rater_loop_saturation.py). Only the columns that are not text are analysed: the plans of the rater loop
+    and the lists need the table's size and its ids, flags and keys, and the text columns (with the full-text
+    indexes' to_tsvector over every sampled row) took 1.3 of the 1.5 s an ANALYZE of all four import tables took;
+    autovacuum's next full ANALYZE covers them. A table is analysed only when the load grew it by a tenth or more.
     """
-    if rows < ANALYZE_AFTER_ROWS or not _postgres():
+    if not _postgres():
         return
-    tables = ", ".join(f'"{model._meta.db_table}"' for model in models_written)
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {tables}")
-
+        targets = []
+        for model, rows in rows_written.items():
+            if rows < ANALYZE_AFTER_ROWS:
+                continue
+            table = model._meta.db_table
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+            estimate = cursor.fetchone()[0]  # -1: never analysed (PostgreSQL 14 and later)
+            if estimate < 0 or rows >= ANALYZE_GROWTH * estimate:
+                columns = ", ".join(f'"{f.column}"' for f in model._meta.concrete_fields
+                                    if f.get_internal_type() not in ("TextField", "JSONField"))
+                targets.append(f'"{table}" ({columns})')
+        if targets:
+            cursor.execute(f"ANALYZE {', '.join(targets)}")

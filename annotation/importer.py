@@ -361,7 +361,8 @@ def import_jsonl(project: Project, source: str | bytes | Path | IO | Iterable[st
     except IntegrityError as exc:
         # Another import added one of these ids between checking and writing; the transaction rolled back.
         raise ImportFailed([(0, f"conflict while writing, nothing imported (concurrent import?): {exc}")]) from exc
-    bulk.analyze((Prompt, Completion, RankingTask, RankingTask.completions.through), summary.completions)
+    bulk.analyze({Prompt: summary.prompts, Completion: summary.completions, RankingTask: summary.tasks,
+                  RankingTask.completions.through: summary.completions})
     return summary
 
 

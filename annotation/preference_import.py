@@ -242,8 +242,9 @@ def import_preferences(project: Project, path: Path, dataset: str = "",
         progress(summary.rows, total)
     if errors:
         raise ImportFailed(sorted(errors))
-    bulk.analyze((Prompt, Completion, RankingTask, RankingTask.completions.through, Assignment, Ranking),
-                 summary.rankings)
+    n = summary.rankings  # one prompt, task, lease and ranking per row
+    bulk.analyze({Prompt: n, Completion: summary.completions, RankingTask: n,
+                  RankingTask.completions.through: summary.completions, Assignment: n, Ranking: n})
     return summary
 
 
