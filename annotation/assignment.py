@@ -38,7 +38,7 @@ import threading
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -91,10 +91,19 @@ def _rater_state_query(with_shares: bool, project_id: int, rater_id: int, now: d
               "any_gold": Exists(open_tasks.filter(is_gold=True)),
               "any_eval": Exists(open_tasks.filter(eval_key__isnull=False))}
     if with_shares:
+        # Each count is taken only when its queue holds anything (PostgreSQL runs a CASE branch's subquery only when
+        # the branch is taken): on a big project they are the costly part (a rater's thousands of leases joined to
+        # their tasks; PostgreSQL even started a parallel worker for each: 10 ms of a 10.5 ms query at 3,000,000
+        # rankings), and a queue that is empty needs no share.
+        def when(queue: Exists, count: Coalesce) -> Case:
+            return Case(When(queue, then=count), default=Value(0), output_field=IntegerField())
+
         mine = Assignment.objects.filter(task__project_id=project_id, rater_id=rater_id)
-        fields |= {"total": _count(mine, "rater"), "reasks": _count(mine.filter(task__origin__isnull=False), "rater"),
-                   "gold": _count(mine.filter(task__is_gold=True), "rater"),
-                   "evals": _count(mine.filter(task__eval_key__isnull=False), "rater")}
+        reasks, gold, evals = fields["any_reasks"], fields["any_gold"], fields["any_eval"]
+        fields |= {"total": when(reasks | gold | evals, _count(mine, "rater")),
+                   "reasks": when(reasks, _count(mine.filter(task__origin__isnull=False), "rater")),
+                   "gold": when(gold, _count(mine.filter(task__is_gold=True), "rater")),
+                   "evals": when(evals, _count(mine.filter(task__eval_key__isnull=False), "rater"))}
     # Read through the project's row, which always exists: a rater with no assignment yet still gets zeros.
     return Project.objects.filter(pk=project_id).order_by().annotate(**fields).values(*fields)
 
@@ -105,8 +114,8 @@ _RATER_STATE = PreparedQuery(_rater_state_query, {"project_id": int, "rater_id":
 def rater_state(project: Project, rater, with_shares: bool = True) -> dict:
     """Whether the rater is ``paused`` in this project, the id of their ``live_lease`` (or None), whether the
     project has open re-asks, gold and evaluation tasks at all, and, with ``with_shares``, how many tasks of each
-    kind the rater was given in it (``total``, ``reasks``, ``gold``, ``evals``): one query, compiled once per
-    process (it runs on every ``next``)."""
+    kind the rater was given in it (``total``, ``reasks``, ``gold``, ``evals``; 0 where the queue is empty, which
+    needs no share): one query, compiled once per process (it runs on every ``next``)."""
     (state,) = _RATER_STATE.dicts(with_shares, project_id=project.pk, rater_id=rater.pk, now=timezone.now())
     return state
 

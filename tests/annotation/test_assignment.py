@@ -123,3 +123,21 @@ def test_twenty_threads_never_over_assign(project, make_user, make_task):
     assert Assignment.objects.count() == 15
     for task in tasks:
         assert task.assignments.values("rater").distinct().count() == task.assignments.count()
+
+
+def test_shares_are_counted_only_for_queues_that_hold_work(project, rater, make_task):
+    """The rater's per-kind counts feed the re-ask, gold and evaluation shares. They are the costly part of the
+    rater's state on a big project (a rater's thousands of leases joined to their tasks), so each is taken only
+    when its queue holds an open task; an empty queue needs no share."""
+    from annotation.assignment import rater_state
+
+    project.reask_share = 0.25
+    project.save(update_fields=["reask_share"])
+    for _ in range(2):
+        task = make_task(project)
+        submit_ranking(next_assignment(project, rater), RankingPayload(order=order_of(task)))
+    state = rater_state(project, rater)
+    assert (state["any_reasks"], state["total"], state["reasks"]) == (False, 0, 0)  # nothing to share: not counted
+    RankingTask.objects.filter(pk=make_task(project).pk).update(origin=task)  # an open re-ask
+    state = rater_state(project, rater)
+    assert (state["any_reasks"], state["total"], state["reasks"]) == (True, 2, 0)
