@@ -435,8 +435,11 @@ with transaction.atomic():
         "admin agreement page": f"/admin/annotation/project/{{project.pk}}/agreement/",
         "admin quality page": f"/admin/annotation/project/{{project.pk}}/quality/",
         "API quality": f"/api/projects/{{project.pk}}/quality/",
-        "API tasks page": f"/api/projects/{{project.pk}}/tasks/?limit=100&offset=500000",
+        # Offsets stop at 10,000 since issue 25 (a 400 past it: `?offset=500000` took 3.3 s); deeper pages go by
+        # cursor, which costs what a first page does.
+        "API tasks page, offset 10,000": f"/api/projects/{{project.pk}}/tasks/?limit=100&offset=10000",
         "API rankings page": f"/api/rankings/?project={{project.pk}}&limit=100",
+        "API rankings page, count=false": f"/api/rankings/?project={{project.pk}}&limit=100&count=false",
     }}
     out["pages_ms"] = {{}}
     for label, url in pages.items():
@@ -522,7 +525,7 @@ def main() -> None:
                         help="mean think time: a fast rater (ranking four outputs takes people 30-120 s)")
     parser.add_argument("--saturation-raters", type=int, default=24)
     parser.add_argument("--out", type=Path, default=RESULTS / "data_bench.json")
-    parser.add_argument("--remeasure", nargs="+", choices=["startup", "export"],
+    parser.add_argument("--remeasure", nargs="+", choices=["startup", "export", "load", "scale"],
                         help="measure only these parts again on the database the last full run left, and update "
                              "them in --out (after a change that touches only them)")
     args = parser.parse_args()
@@ -580,15 +583,7 @@ def main() -> None:
     result["load"] = {}
     for name, tree in (("base", trees["base"]), ("this", ROOT)):
         tokens = make_raters(tree, big, 250 + args.saturation_raters, f"load-{name}-")
-        server = Server(tree)
-        try:
-            runs = {}
-            runs["50 raters, think"] = load(server, big, tokens[:50], args.seconds, args.think_s)
-            runs["200 raters, think"] = load(server, big, tokens[50:250], args.seconds, args.think_s, seed=1)
-            runs["saturation"] = load(server, big, tokens[-args.saturation_raters:], args.seconds, 0.0, seed=2)
-        finally:
-            server.stop()
-        result["load"][name] = runs
+        result["load"][name] = runs = load_runs(Server(tree), big, tokens, args)
         log(f"load {name}: {json.dumps(runs)}")
 
     log("scale checks")
@@ -597,6 +592,16 @@ def main() -> None:
 
     result["minutes"] = (time.time() - started) / 60
     finish(result, args)
+
+
+def load_runs(server: Server, big: int, tokens: list[str], args) -> dict:
+    """50 and 200 raters with think time, then saturation; the server is stopped after."""
+    try:
+        return {"50 raters, think": load(server, big, tokens[:50], args.seconds, args.think_s),
+                "200 raters, think": load(server, big, tokens[50:250], args.seconds, args.think_s, seed=1),
+                "saturation": load(server, big, tokens[-args.saturation_raters:], args.seconds, 0.0, seed=2)}
+    finally:
+        server.stop()
 
 
 def remeasure(args) -> None:
@@ -610,6 +615,17 @@ def remeasure(args) -> None:
                             for name, tree in (("base", trees["base"]), ("this", ROOT))}
         result["export"]["this_parquet"] = export(ROOT, "import-this", WORK / "export-this.parquet")
         log(f"export: {result['export']}")
+    big = project_id("big")
+    if "load" in args.remeasure:
+        result["queries_per_request"] = {name: query_counts(tree, big) for name, tree in trees.items()}
+        result["load"] = {}
+        for name, tree in (("base", trees["base"]), ("this", ROOT)):
+            tokens = make_raters(tree, big, 250 + args.saturation_raters, f"reload-{name}-")
+            result["load"][name] = load_runs(Server(tree), big, tokens, args)
+            log(f"load {name}: {json.dumps(result['load'][name])}")
+    if "scale" in args.remeasure:
+        result["scale"] = scale(big, seen=int(0.97 * result["synthetic_rankings"]["rankings"]))
+        log(f"scale: {result['scale']}")
     result.setdefault("remeasured", {})[",".join(args.remeasure)] = {"commit": head.strip(),
                                                                     "date": datetime.date.today().isoformat()}
     finish(result, args)
