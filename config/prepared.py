@@ -78,10 +78,10 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., QuerySet], kinds: dict[str, type], optional: frozenset[str] = frozenset(),
                  using: str = "default"):
         self.build, self.kinds, self.optional, self.using = build, kinds, optional, using
-        self._compiled: dict[Any, tuple[str, list, list[str | None]]] = {}
+        self._compiled: dict[Any, tuple[str, list[str]]] = {}
         self._lock = threading.Lock()
 
-    def _compile(self, key) -> tuple[str, list, list[str | None]]:
+    def _compile(self, key) -> tuple[str, list[str]]:
         sentinels = {name: _sentinel(kind, i) for i, (name, kind) in enumerate(self.kinds.items())}
         queryset = self.build(key, **sentinels)
         sql, params = queryset.query.get_compiler(using=self.using).as_sql()
@@ -92,9 +92,7 @@ class PreparedQuery:
         if missing:
             raise ValueError(f"prepared query {self.build.__name__}: {sorted(missing)} did not reach the SQL as "
                              "given (Django rewrote or dropped them); run it as a plain queryset")
-        sql = _inline_constants(sql, params, slots, self.using)
-        kept = [slot for slot in slots if slot]
-        return sql, [None] * len(kept), kept
+        return _inline_constants(sql, params, slots, self.using), [slot for slot in slots if slot]
 
     def sql(self, key, **values) -> tuple[str, list]:
         """The SQL and the parameters for these values."""
@@ -106,7 +104,7 @@ class PreparedQuery:
             with self._lock:
                 compiled = self._compiled.get(key) or self._compile(key)
                 self._compiled[key] = compiled
-        sql, _, slots = compiled
+        sql, slots = compiled
         return sql, [values[slot] for slot in slots]
 
     def dicts(self, key, **values) -> list[dict]:

@@ -44,10 +44,13 @@ def counts_and_weights(examples: Sequence[RankingExample]) -> tuple[np.ndarray, 
     return counts, weights
 
 
+def _trainable(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return np.flatnonzero((counts > 0) & (weights > 0))
+
+
 def trainable(examples: Sequence[RankingExample]) -> np.ndarray:
     """Indices of the examples with at least one pair and a weight above 0."""
-    counts, weights = counts_and_weights(examples)
-    return np.flatnonzero((counts > 0) & (weights > 0))
+    return _trainable(*counts_and_weights(examples))
 
 
 class BatchPlan:
@@ -57,7 +60,7 @@ class BatchPlan:
     def __init__(self, examples: Sequence[RankingExample], tokenizer, *, batch_rankings: int, bucket_chunk: int,
                  epochs: int, seed: int, max_length: int, keep: str) -> None:
         counts, weights = counts_and_weights(examples)
-        kept = np.flatnonzero((counts > 0) & (weights > 0))  # rankings with at least one pair and a weight above 0
+        kept = _trainable(counts, weights)
         self.examples, self.kept, self.tokenizer = examples, kept, tokenizer
         self.pairs_per_epoch = int(counts[kept].sum())
         self.batch, self.span = batch_rankings, max(1, batch_rankings * bucket_chunk)

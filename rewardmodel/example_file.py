@@ -9,6 +9,8 @@ import tempfile
 from array import array
 from collections.abc import Iterator, Sequence
 
+import numpy as np
+
 from rewardmodel.examples import RankingExample
 
 
@@ -61,7 +63,6 @@ class ExampleFile(Sequence):
         self._file.close()
 
 
-
 class Subset(Sequence):
     """Some of a sequence's examples, by index, read from it on access (a snapshot's training split). It carries
     the per-example pair counts and weights of a base that has them, so the trainer plans without reading."""
@@ -80,12 +81,14 @@ class Subset(Sequence):
     def __iter__(self) -> Iterator[RankingExample]:
         return (self.base[i] for i in self.indices)
 
+    def _picked(self, name: str):
+        values = getattr(self.base, name, None)
+        return None if values is None else np.asarray(values)[np.frombuffer(self.indices, dtype=np.int64)]
+
     @property
     def pair_counts(self):
-        counts = getattr(self.base, "pair_counts", None)
-        return None if counts is None else array("l", (counts[i] for i in self.indices))
+        return self._picked("pair_counts")
 
     @property
     def weights(self):
-        weights = getattr(self.base, "weights", None)
-        return None if weights is None else array("d", (weights[i] for i in self.indices))
+        return self._picked("weights")
